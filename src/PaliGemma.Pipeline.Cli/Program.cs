@@ -1,1 +1,3 @@
-return 0;
+using PaliGemma.Pipeline.Cli;
+
+return await PgpipeCli.Build().Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,77 @@
+using PaliGemma.Inference.Tasks;
+
+namespace PaliGemma.Inference.Generation;
+
+/// <summary>One (image, task) row to generate.</summary>
+/// <param name="ImageIndex">Index into the image list passed to <see cref="PaliGemmaModel.Generate"/>.</param>
+/// <param name="Task">The parsed task; its prompt is what the model sees.</param>
+/// <param name="MaxNewTokens">Overrides the task's default limit when set.</param>
+public sealed record GenerationRequest(int ImageIndex, PaliGemmaTask Task, int? MaxNewTokens = null);
+
+/// <summary>What one row produced.</summary>
+public sealed record GenerationOutput
+{
+    /// <summary>Generated ids, excluding the prompt, including a final eos when one was produced.</summary>
+    public required int[] TokenIds { get; init; }
+
+    /// <summary>Generated text decoded with special tokens skipped (loc/seg tokens stay, as Hugging Face decodes them).</summary>
+    public required string Text { get; init; }
+
+    /// <summary>Boxes in original-image pixels for detect/segment tasks; empty otherwise.</summary>
+    public required IReadOnlyList<DetectedObject> Boxes { get; init; }
+
+    /// <summary>Whole prefix length: image tokens, bos, prompt and the trailing newline.</summary>
+    public required int PromptTokens { get; init; }
+
+    /// <summary>Number of generated tokens (including a final eos).</summary>
+    public int GeneratedTokens => TokenIds.Length;
+
+    /// <summary>True when generation ended on an eos token rather than the token limit.</summary>
+    public required bool StoppedOnEos { get; init; }
+
+    /// <summary>The row's share of its batch's wall time, including its image's share of the vision encoder.</summary>
+    public required double Milliseconds { get; init; }
+
+    /// <summary>A note for the user, e.g. that segmentation masks are unavailable.</summary>
+    public string? Note { get; init; }
+
+    /// <summary>Smallest top-1 minus top-2 logit gap over the row's steps, when margin tracking is on.</summary>
+    public float? MinTopMargin { get; init; }
+}
+
+/// <summary>Cumulative timing counters of a model instance, for benchmarks and metrics.</summary>
+public sealed class GenerationStatistics
+{
+    /// <summary>Time inside the vision encoder's Run calls.</summary>
+    public TimeSpan Vision { get; internal set; }
+
+    /// <summary>Time inside the embed_tokens Run calls.</summary>
+    public TimeSpan Embed { get; internal set; }
+
+    /// <summary>Time inside prefill decoder Run calls.</summary>
+    public TimeSpan Prefill { get; internal set; }
+
+    /// <summary>Time inside one-token decoder Run calls.</summary>
+    public TimeSpan Decode { get; internal set; }
+
+    /// <summary>Wall time of <see cref="PaliGemmaModel.Generate"/> calls.</summary>
+    public TimeSpan Wall { get; internal set; }
+
+    /// <summary>Rows generated.</summary>
+    public long Rows { get; internal set; }
+
+    /// <summary>Images run through the vision encoder.</summary>
+    public long Images { get; internal set; }
+
+    /// <summary>Tokens generated.</summary>
+    public long GeneratedTokens { get; internal set; }
+
+    /// <summary>Decoder batches run.</summary>
+    public long Batches { get; internal set; }
+
+    /// <summary>Total time inside ONNX Runtime Run calls.</summary>
+    public TimeSpan OrtTotal => Vision + Embed + Prefill + Decode;
+
+    /// <summary>Copies the counters.</summary>
+    public GenerationStatistics Snapshot() => (GenerationStatistics)MemberwiseClone();
+}

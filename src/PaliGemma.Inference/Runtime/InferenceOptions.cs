@@ -1,0 +1,72 @@
+using System.ComponentModel.DataAnnotations;
+using PaliGemma.Inference.Model;
+
+namespace PaliGemma.Inference.Runtime;
+
+/// <summary>Where ONNX Runtime runs the graphs.</summary>
+public enum ExecutionDevice
+{
+    /// <summary>Try CUDA, fall back to CPU and log why.</summary>
+    Auto,
+    /// <summary>CPU only.</summary>
+    Cpu,
+    /// <summary>CUDA only; loading fails when the CUDA provider cannot start.</summary>
+    Cuda,
+}
+
+/// <summary>ONNX Runtime graph optimisation level, mirrored so configuration does not depend on ORT types.</summary>
+public enum GraphOptimization
+{
+    /// <summary>No graph rewrites.</summary>
+    Disabled,
+    /// <summary>Constant folding and redundant-node removal.</summary>
+    Basic,
+    /// <summary>Basic plus node fusions.</summary>
+    Extended,
+    /// <summary>Everything, including layout optimisations.</summary>
+    All,
+}
+
+/// <summary>How a model is loaded and run. Bound from the "Inference" configuration section by hosts.</summary>
+public sealed class InferenceOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Inference";
+
+    /// <summary>Graph file variant: fp32, fp16, q4, q4f16, int8, uint8, quantized, bnb4.</summary>
+    public string Dtype { get; set; } = "fp32";
+
+    /// <summary>auto, cpu or cuda.</summary>
+    public ExecutionDevice Device { get; set; } = ExecutionDevice.Auto;
+
+    /// <summary>CUDA device ordinal.</summary>
+    [Range(0, 64)]
+    public int DeviceId { get; set; }
+
+    /// <summary>Intra-op threads per session; 0 lets ONNX Runtime choose (all physical cores).</summary>
+    [Range(0, 1024)]
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Inter-op threads per session; 0 lets ONNX Runtime choose.</summary>
+    [Range(0, 1024)]
+    public int InterOpThreads { get; set; }
+
+    /// <summary>Graph optimisation level.</summary>
+    public GraphOptimization GraphOptimization { get; set; } = GraphOptimization.All;
+
+    /// <summary>Most rows (image x prompt pairs) in one decoder call; also the vision encoder batch.</summary>
+    [Range(1, 1024)]
+    public int MaxBatchSize { get; set; } = 8;
+
+    /// <summary>
+    /// Rewrite the decoder at load time so prefill computes only the last position's logits (exact; see
+    /// DESIGN §4.2). Ignored when the decoder declares num_logits_to_keep, which does the same job.
+    /// </summary>
+    public bool RewriteDecoder { get; set; } = true;
+
+    /// <summary>Record the smallest top-1 minus top-2 logit gap per row (for conformance tests; costs a little).</summary>
+    public bool TrackTopMargin { get; set; }
+
+    /// <summary>Parsed <see cref="Dtype"/>.</summary>
+    public ModelDtype ParsedDtype => ModelDtypes.Parse(Dtype);
+}

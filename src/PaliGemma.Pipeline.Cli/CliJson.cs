@@ -1,0 +1,35 @@
+using System.Text.Json.Serialization;
+
+namespace PaliGemma.Pipeline.Cli;
+
+/// <summary>One <c>pgpipe infer --json</c> line for a row that ran.</summary>
+internal sealed record InferLine(
+    [property: JsonPropertyName("image")] string Image,
+    [property: JsonPropertyName("prompt")] string Prompt,
+    [property: JsonPropertyName("text")] string Text,
+    [property: JsonPropertyName("token_ids")] int[] TokenIds,
+    [property: JsonPropertyName("boxes")] InferBox[] Boxes,
+    [property: JsonPropertyName("prompt_tokens")] int PromptTokens,
+    [property: JsonPropertyName("generated_tokens")] int GeneratedTokens,
+    [property: JsonPropertyName("ms")] double Milliseconds,
+    [property: JsonPropertyName("note"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note);
+
+/// <summary>A box in original-image pixels.</summary>
+internal sealed record InferBox(
+    [property: JsonPropertyName("label")] string Label,
+    [property: JsonPropertyName("x1")] float X1,
+    [property: JsonPropertyName("y1")] float Y1,
+    [property: JsonPropertyName("x2")] float X2,
+    [property: JsonPropertyName("y2")] float Y2);
+
+/// <summary>One <c>pgpipe infer --json</c> line for a row whose image could not be read.</summary>
+internal sealed record InferError(
+    [property: JsonPropertyName("image")] string Image,
+    [property: JsonPropertyName("prompt")] string Prompt,
+    [property: JsonPropertyName("error")] string Error);
+
+/// <summary>Source-generated JSON metadata, so output needs no reflection.</summary>
+[JsonSourceGenerationOptions(WriteIndented = false)]
+[JsonSerializable(typeof(InferLine))]
+[JsonSerializable(typeof(InferError))]
+internal sealed partial class CliJson : JsonSerializerContext;

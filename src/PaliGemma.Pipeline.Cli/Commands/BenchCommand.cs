@@ -1,0 +1,229 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using PaliGemma.Inference.Generation;
+using PaliGemma.Inference.Imaging;
+using PaliGemma.Inference.Onnx;
+using PaliGemma.Inference.Runtime;
+using PaliGemma.Inference.Tasks;
+
+namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>
+/// <c>pgpipe bench</c>: benchmark programs that print ratios against a baseline measured in the same run.
+/// </summary>
+internal static partial class BenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Benchmarks that print ratios against a baseline measured side by side.");
+        command.Add(CreateInference());
+        return command;
+    }
+
+    private static Command CreateInference()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Model folder (e.g. one made by tools/gen_tiny_model.py --preset bench).", Required = true };
+        var images = new Option<string[]>("--image", "-i") { Description = "Images already at the model's size (repeatable; cycled to fill a batch).", Required = true };
+        var prompt = new Option<string>("--prompt") { Description = "Prompt for every row.", DefaultValueFactory = _ => "caption en" };
+        var batches = new Option<int[]>("--batch") { Description = "Batch sizes to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
+        var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
+        var skipReference = new Option<bool>("--skip-reference") { Description = "Measure only this implementation." };
+        var script = new Option<string?>("--reference-script") { Description = "transformers.js benchmark script (default: tools/node/bench-reference.mjs above the working directory)." };
+
+        var command = new Command("inference", "Our generator vs transformers.js on the same ONNX files, images and prompts.");
+        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, skipReference, script })
+        {
+            command.Add(o);
+        }
+
+        command.SetAction((r, ct) => RunInferenceAsync(new InferenceBenchSettings(
+            r.GetValue(model)!, r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
+            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script)), ct));
+        return command;
+    }
+
+    private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
+        int Iterations, bool SkipReference, string? ReferenceScript);
+
+    private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes);
+
+    private static async Task<int> RunInferenceAsync(InferenceBenchSettings s, CancellationToken ct)
+    {
+        var culture = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(culture, $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} threads={s.Threads} iterations={s.Iterations} warmup=1 (model load excluded)"));
+        var results = new List<Measurement>();
+        foreach (var rewrite in new[] { true, false })
+        {
+            results.AddRange(MeasureOurs(s, rewrite, ct));
+        }
+
+        string? rewrittenFolder = null;
+        if (!s.SkipReference)
+        {
+            var scriptPath = s.ReferenceScript ?? FindUpwards(Path.Combine("tools", "node", "bench-reference.mjs"))
+                ?? throw new InvalidOperationException("tools/node/bench-reference.mjs not found; pass --reference-script or --skip-reference.");
+            results.AddRange(await MeasureReferenceAsync(scriptPath, s, s.Model, "transformers.js (original decoder)", ct).ConfigureAwait(false));
+            rewrittenFolder = CreateRewrittenCopy(s.Model);
+            try
+            {
+                results.AddRange(await MeasureReferenceAsync(scriptPath, s, rewrittenFolder, "transformers.js (same last-position rewrite)", ct).ConfigureAwait(false));
+            }
+            finally
+            {
+                Directory.Delete(rewrittenFolder, recursive: true);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| implementation | batch | images/s | generated tokens | time in ORT Run | peak managed MB |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var m in results)
+        {
+            Console.WriteLine(string.Create(culture,
+                $"| {m.Name} | {m.Batch} | {m.ImagesPerSecond:0.00} | {m.GeneratedTokens} | {(double.IsNaN(m.OrtShare) ? "-" : m.OrtShare.ToString("P1", culture))} | {(m.PeakManagedBytes < 0 ? "-" : (m.PeakManagedBytes / 1048576.0).ToString("0.0", culture))} |"));
+        }
+
+        Console.WriteLine();
+        foreach (var batch in s.Batches)
+        {
+            var ours = results.FirstOrDefault(r => r.Batch == batch && r.Name.StartsWith("pgpipe (rewrite", StringComparison.Ordinal));
+            foreach (var baseline in results.Where(r => r.Batch == batch && r.Name.StartsWith("transformers.js", StringComparison.Ordinal)))
+            {
+                if (ours is not null && baseline.ImagesPerSecond > 0)
+                {
+                    Console.WriteLine(string.Create(culture, $"batch {batch}: pgpipe / {baseline.Name} = {ours.ImagesPerSecond / baseline.ImagesPerSecond:0.00}x"));
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    private static IEnumerable<Measurement> MeasureOurs(InferenceBenchSettings s, bool rewrite, CancellationToken ct)
+    {
+        var options = new InferenceOptions
+        {
+            Device = ExecutionDevice.Cpu,
+            IntraOpThreads = s.Threads,
+            InterOpThreads = 1,
+            MaxBatchSize = s.Batches.Max(),
+            RewriteDecoder = rewrite,
+        };
+        using var model = PaliGemmaModel.Load(s.Model, options);
+        var images = s.Images.Select(p => model.Preprocessor.Preprocess(File.ReadAllBytes(p), ct)).ToList();
+        var task = PaliGemmaTask.Parse(s.Prompt);
+        var name = rewrite && model.PrefillLastPositionOnly ? "pgpipe (rewrite: last-position prefill)" : "pgpipe (decoder as exported)";
+        var list = new List<Measurement>();
+        foreach (var batch in s.Batches)
+        {
+            // One image slot per row (images cycled), so the vision encoder runs once per row as in a real batch.
+            var batchImages = Enumerable.Range(0, batch).Select(i => images[i % images.Count]).ToList();
+            var requests = Enumerable.Range(0, batch).Select(i => new GenerationRequest(i, task, s.MaxNewTokens)).ToList();
+            model.Generate(batchImages, requests, ct);
+            var before = model.Statistics;
+            using var sampler = new ManagedMemorySampler();
+            var sw = Stopwatch.StartNew();
+            long tokens = 0;
+            for (var it = 0; it < s.Iterations; it++)
+            {
+                tokens += model.Generate(batchImages, requests, ct).Sum(o => o.GeneratedTokens);
+            }
+
+            sw.Stop();
+            var after = model.Statistics;
+            var ort = (after.OrtTotal - before.OrtTotal).TotalSeconds / sw.Elapsed.TotalSeconds;
+            list.Add(new Measurement(name, batch, batch * s.Iterations / sw.Elapsed.TotalSeconds, tokens / s.Iterations, ort, sampler.Peak));
+        }
+
+        return list;
+    }
+
+    private static async Task<IReadOnlyList<Measurement>> MeasureReferenceAsync(string script, InferenceBenchSettings s, string modelFolder, string name, CancellationToken ct)
+    {
+        var list = new List<Measurement>();
+        foreach (var batch in s.Batches)
+        {
+            var psi = new ProcessStartInfo("node")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var a in new[]
+            {
+                script, "--model", Path.GetFullPath(modelFolder), "--images", string.Join(",", s.Images.Select(Path.GetFullPath)), "--prompt", s.Prompt,
+                "--batch", batch.ToString(CultureInfo.InvariantCulture), "--max-new-tokens", s.MaxNewTokens.ToString(CultureInfo.InvariantCulture),
+                "--threads", s.Threads.ToString(CultureInfo.InvariantCulture), "--warmup", "1", "--iterations", s.Iterations.ToString(CultureInfo.InvariantCulture),
+            })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
+            var stdoutTask = process.StandardOutput.ReadToEndAsync(ct);
+            var stderrTask = process.StandardError.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct).ConfigureAwait(false);
+            var stdout = await stdoutTask.ConfigureAwait(false);
+            var stderr = await stderrTask.ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"reference benchmark failed (exit {process.ExitCode}): {stderr}");
+            }
+
+            var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+            using var doc = JsonDocument.Parse(last);
+            var root = doc.RootElement;
+            var tokens = root.TryGetProperty("generated_tokens", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : -1;
+            list.Add(new Measurement(name, batch, root.GetProperty("images_per_s").GetDouble(), tokens, double.NaN, -1));
+        }
+
+        return list;
+    }
+
+    /// <summary>A throw-away copy of a model folder whose decoder carries our last-position rewrite, for transformers.js.</summary>
+    private static string CreateRewrittenCopy(string modelFolder)
+    {
+        var source = Path.GetFullPath(modelFolder);
+        var target = Path.Combine(Path.GetTempPath(), "pgpipe-bench-rewritten-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(target, "onnx"));
+        foreach (var file in Directory.GetFiles(source))
+        {
+            File.CreateSymbolicLink(Path.Combine(target, Path.GetFileName(file)), file);
+        }
+
+        foreach (var file in Directory.GetFiles(Path.Combine(source, "onnx")))
+        {
+            if (Path.GetFileName(file) != "decoder_model_merged.onnx")
+            {
+                File.CreateSymbolicLink(Path.Combine(target, "onnx", Path.GetFileName(file)), file);
+            }
+        }
+
+        var result = DecoderGraphRewriter.RewriteFile(Path.Combine(source, "onnx", "decoder_model_merged.onnx"), Path.Combine(target, "onnx", "decoder_model_merged.onnx"));
+        if (!result.Rewritten)
+        {
+            throw new InvalidOperationException($"decoder could not be rewritten: {result.Description}");
+        }
+
+        return target;
+    }
+
+    internal static string? FindUpwards(string relative)
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        var fromBase = Path.Combine(AppContext.BaseDirectory, relative);
+        return File.Exists(fromBase) ? fromBase : null;
+    }
+}

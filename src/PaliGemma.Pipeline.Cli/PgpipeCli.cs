@@ -1,0 +1,17 @@
+using System.CommandLine;
+using PaliGemma.Pipeline.Cli.Commands;
+
+namespace PaliGemma.Pipeline.Cli;
+
+/// <summary>The pgpipe command tree.</summary>
+public static class PgpipeCli
+{
+    /// <summary>Builds the root command with every subcommand.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("pgpipe: turn image catalogs into searchable text with PaliGemma 2 on ONNX Runtime.");
+        root.Add(InferCommand.Create());
+        root.Add(BenchCommand.Create());
+        return root;
+    }
+}
