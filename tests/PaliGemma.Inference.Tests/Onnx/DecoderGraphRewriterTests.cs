@@ -122,6 +122,66 @@ public sealed class DecoderGraphRewriterTests
     }
 
     [Fact]
+    public void Unknown_fields_in_the_model_graph_and_head_node_survive_the_rewrite()
+    {
+        // Given matmul_softcap with fields no onnx.proto version defines (900-902) added at three levels
+        var bytes = File.ReadAllBytes(Fixture("matmul_softcap.onnx"));
+        var graph = OnnxGraph.Parse(bytes);
+        var head = graph.Nodes.Single(n => n.Name == "lm_head");
+        var graphBody = new List<byte>();
+        foreach (var f in graph.GraphFields)
+        {
+            if (f.Start == head.Field.Start)
+            {
+                var node = new List<byte>();
+                foreach (var nf in ProtoWire.ReadFields(bytes, f.ValueStart, f.ValueEnd))
+                {
+                    ProtoWire.CopyField(node, bytes, nf);
+                }
+
+                ProtoWire.WriteStringField(node, 902, "node-extension");
+                ProtoWire.WriteBytesField(graphBody, OnnxFields.GraphNode, node.ToArray());
+            }
+            else
+            {
+                ProtoWire.CopyField(graphBody, bytes, f);
+            }
+        }
+
+        ProtoWire.WriteStringField(graphBody, 901, "graph-extension");
+        var model = new List<byte>();
+        foreach (var f in graph.ModelFields)
+        {
+            if (f.Number == OnnxFields.ModelGraph)
+            {
+                ProtoWire.WriteBytesField(model, f.Number, graphBody.ToArray());
+            }
+            else
+            {
+                ProtoWire.CopyField(model, bytes, f);
+            }
+        }
+
+        ProtoWire.WriteVarintField(model, 900, 12345);
+        var extended = model.ToArray();
+
+        // When it is rewritten
+        var result = DecoderGraphRewriter.TrySliceLastPosition(extended);
+        Assert.True(result.Rewritten, result.Description);
+
+        // Then each unknown field is still there, at its level
+        var after = OnnxGraph.Parse(result.Model!);
+        Assert.Equal(12345UL, after.ModelFields.Single(f => f.Number == 900).Varint);
+        Assert.Equal("graph-extension", after.GraphFields.Single(f => f.Number == 901).String(result.Model));
+        var newHead = after.Nodes.Single(n => n.Name == "lm_head");
+        Assert.Equal(
+            "node-extension",
+            ProtoWire.ReadFields(result.Model, newHead.Field.ValueStart, newHead.Field.ValueEnd).Single(f => f.Number == 902).String(result.Model));
+        using var session = new InferenceSession(result.Model!);
+        Assert.Equal([-1, 1, Vocab], session.OutputMetadata["logits"].Dimensions);
+    }
+
+    [Fact]
     public void Rewrite_touches_only_the_head_node_the_logits_shapes_and_adds_four_nodes()
     {
         var bytes = File.ReadAllBytes(Fixture("matmul_softcap.onnx"));
