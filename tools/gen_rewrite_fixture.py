@@ -196,6 +196,33 @@ def fused_matmul_tied():
                  extra_opsets=[("com.microsoft", 1)])
 
 
+def seq_bias():
+    """(5c) A bias constant of shape [1,7,V]: it differs per position, so slicing would pair the wrong rows. Refused."""
+    n1, i1 = norm_nodes()
+    n2, i2 = present_nodes()
+    nodes = n1 + n2 + [
+        helper.make_node("MatMul", ["hidden", "lm_head.weight"], ["head"], name="lm_head"),
+        helper.make_node("Add", ["head", "pos_bias"], ["logits"], name="per_position_bias")]
+    bias = rng(7).standard_normal((1, 7, V)).astype(np.float32)
+    return model(nodes, i1 + i2 + [init("lm_head.weight", head_weight()), init("pos_bias", bias)], std_outputs())
+
+
+def constant_node_cap():
+    """(8) Soft-cap constants as Constant nodes (value_float and a [1,1,V]-shaped value tensor), not initializers."""
+    n1, i1 = norm_nodes()
+    n2, i2 = present_nodes()
+    nodes = n1 + n2 + [
+        helper.make_node("Constant", [], ["capc"], value_float=30.0, name="cap_const"),
+        helper.make_node("Constant", [], ["vocab_scale"], name="vocab_scale_const",
+                         value=numpy_helper.from_array((1.0 + rng(8).random((1, 1, V)) * 0.1).astype(np.float32))),
+        helper.make_node("MatMul", ["hidden", "lm_head.weight"], ["head"], name="lm_head"),
+        helper.make_node("Mul", ["vocab_scale", "head"], ["scaled"], name="vocab_scale"),
+        helper.make_node("Div", ["scaled", "capc"], ["d"], name="cap_div"),
+        helper.make_node("Tanh", ["d"], ["t"], name="cap_tanh"),
+        helper.make_node("Mul", ["t", "capc"], ["logits"], name="cap_mul")]
+    return model(nodes, i1 + i2 + [init("lm_head.weight", head_weight())], std_outputs())
+
+
 def save(m, name, external=False):
     path = os.path.join(OUT, name)
     if external:
@@ -218,6 +245,8 @@ def main():
     save(head_branch(), "head_branch.onnx")
     save(softmax_seq(), "softmax_seq.onnx")
     save(reduce_seq(), "reduce_seq.onnx")
+    save(seq_bias(), "seq_bias.onnx")
+    save(constant_node_cap(), "constant_node_cap.onnx")
     save(matmul_nbits(), "matmul_nbits.onnx")
     save(fused_matmul_tied(), "fused_matmul_tied.onnx")
     save(matmul_softcap(), "matmul_external.onnx", external=True)

@@ -12,7 +12,7 @@ public sealed class DecoderGraphRewriterTests
     public static TheoryData<string, int, int> RewritableCases()
     {
         var data = new TheoryData<string, int, int>();
-        foreach (var file in new[] { "matmul_softcap.onnx", "tied_transpose.onnx", "matmul_nbits.onnx", "fused_matmul_tied.onnx" })
+        foreach (var file in new[] { "matmul_softcap.onnx", "tied_transpose.onnx", "matmul_nbits.onnx", "fused_matmul_tied.onnx", "constant_node_cap.onnx" })
         {
             foreach (var (b, s) in new[] { (1, 1), (1, 7), (3, 1), (3, 7) })
             {
@@ -56,6 +56,7 @@ public sealed class DecoderGraphRewriterTests
     [InlineData("head_branch.onnx", "also used elsewhere")]
     [InlineData("softmax_seq.onnx", "normalises over axis 1")]
     [InlineData("reduce_seq.onnx", "exactly one constant")]
+    [InlineData("seq_bias.onnx", "varies along the sequence axis")]
     public void Ambiguous_or_position_mixing_graphs_are_refused(string file, string reasonFragment)
     {
         var result = DecoderGraphRewriter.TrySliceLastPosition(File.ReadAllBytes(Fixture(file)));
