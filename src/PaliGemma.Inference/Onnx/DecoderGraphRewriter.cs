@@ -508,9 +508,9 @@ public static class DecoderGraphRewriter
             {
                 // Inserting right before the head keeps topological order: the activation's producer precedes the head.
                 var inserted = new List<byte>();
-                AppendNode(inserted, InitConstantNode(names[0], -1));
-                AppendNode(inserted, InitConstantNode(names[1], long.MaxValue));
-                AppendNode(inserted, InitConstantNode(names[2], plan.Axis));
+                AppendNode(inserted, Int64ConstantNode(names[0], -1));
+                AppendNode(inserted, Int64ConstantNode(names[1], long.MaxValue));
+                AppendNode(inserted, Int64ConstantNode(names[2], plan.Axis));
                 AppendNode(inserted, SliceNode(plan.Activation!, names[0], names[1], names[2], names[3], names[4]));
                 AppendNode(inserted, RewireFirstInput(source, field, names[3]));
                 graphPieces.Add(new Piece([.. inserted], 0, inserted.Count));
@@ -586,7 +586,7 @@ public static class DecoderGraphRewriter
     private static void AppendNode(List<byte> into, List<byte> nodePayload) =>
         ProtoWire.WriteBytesField(into, OnnxFields.GraphNode, CollectionsMarshal.AsSpan(nodePayload));
 
-    private static List<byte> InitConstantNode(string output, long value)
+    private static List<byte> Int64ConstantNode(string output, long value)
     {
         var tensor = new List<byte>();
         ProtoWire.WritePackedInt64Field(tensor, OnnxFields.TensorDims, [1]);
