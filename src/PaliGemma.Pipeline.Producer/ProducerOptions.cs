@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PaliGemma.Pipeline.Producer;
+
+/// <summary>Producer settings, bound from the "Producer" section.</summary>
+public sealed class ProducerOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Producer";
+
+    /// <summary>
+    /// Publishes awaiting a broker confirm at once. Bounded so memory stays flat at millions of messages while
+    /// confirms still pipeline.
+    /// </summary>
+    [Range(1, 65_536)]
+    public int MaxInFlight { get; set; } = 256;
+
+    /// <summary>Objects per listing page handled as one unit (skip lookup, run-item insert, publish, checkpoint).</summary>
+    [Range(1, 10_000)]
+    public int PageSize { get; set; } = 1000;
+
+    /// <summary>Seconds between progress lines while listing.</summary>
+    [Range(1, 3600)]
+    public int ProgressIntervalSeconds { get; set; } = 5;
+}

@@ -1,0 +1,54 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PaliGemma.Pipeline.Worker;
+
+/// <summary>Worker settings, bound from the "Worker" section.</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Worker";
+
+    /// <summary>The model this worker serves: a model folder, or an id resolved under <see cref="ModelsDirectory"/>.</summary>
+    [Required(AllowEmptyStrings = false, ErrorMessage = "Worker:Model is required (a model folder or an id under Worker:ModelsDirectory).")]
+    public string Model { get; set; } = string.Empty;
+
+    /// <summary>Folder holding model folders by id (e.g. a mounted volume /models).</summary>
+    public string? ModelsDirectory { get; set; }
+
+    /// <summary>Images per consumed batch (MassTransit MessageLimit); also the model's row batch size.</summary>
+    [Range(1, 256)]
+    public int BatchSize { get; set; } = 8;
+
+    /// <summary>How long a partial batch waits for more messages before it runs (MassTransit TimeLimit).</summary>
+    [Range(1, 60_000)]
+    public int BatchTimeLimitMs { get; set; } = 200;
+
+    /// <summary>
+    /// Batches in flight at once. Two lets the next batch fetch and decode while the current one runs on the model.
+    /// </summary>
+    [Range(1, 8)]
+    public int ConcurrencyLimit { get; set; } = 2;
+
+    /// <summary>Broker prefetch; 0 means 2 x BatchSize x ConcurrencyLimit.</summary>
+    [Range(0, 65_535)]
+    public int PrefetchCount { get; set; }
+
+    /// <summary>Parallel image downloads and decodes per batch; 0 means one per core.</summary>
+    [Range(0, 1024)]
+    public int DecodeParallelism { get; set; }
+
+    /// <summary>Largest object the worker will download, in bytes.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxImageBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Largest decoded image, in pixels; bigger images fail as too_large before decoding.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxImagePixels { get; set; } = 64_000_000;
+
+    /// <summary>Longest a batch may take before it is considered stuck; must stay well inside Messaging:ConsumerTimeoutMs.</summary>
+    [Range(1_000, int.MaxValue)]
+    public int MaxBatchDurationMs { get; set; } = 600_000;
+
+    /// <summary>Prefetch actually requested from the broker.</summary>
+    public int EffectivePrefetch => PrefetchCount > 0 ? PrefetchCount : 2 * BatchSize * ConcurrencyLimit;
+}
