@@ -78,6 +78,11 @@ def fixtures(d):
     Image.fromarray(scene(200, 517, 3)).save(f"{d}/tall_200x517.png")
     Image.fromarray(scene(37, 29, 4)).save(f"{d}/tiny_37x29.png")
     Image.fromarray(scene(1000, 750, 5)).save(f"{d}/big_1000x750.jpg", quality=85)
+    # Progressive JPEG: many scans, each followed by more markers (the truncation walk must cross them all).
+    Image.fromarray(scene(320, 240, 12)).save(f"{d}/progressive_320x240.jpg", quality=90, progressive=True, subsampling=0)
+    # Animated GIF: frame 1 red, frame 2 blue. Only the first frame is used (as PIL's open + convert does).
+    frames = [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(f"{d}/animated_40x30.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     # Exactly the model size used by the fast-path test.
     Image.fromarray(scene(224, 224, 6)).save(f"{d}/exact_224x224.png")
 

@@ -30,7 +30,9 @@ namespace PaliGemma.Inference.Imaging;
 /// 16-bit channels are reduced to 8 bits by rounding v/257 (the full range maps onto 0..255). PIL's own
 /// <c>convert("RGB")</c> of a 16-bit grey PNG clips at 255 instead, which turns most of the image white; we do not copy that.
 /// CMYK and YCCK JPEGs use the naive (255-C)(255-K)/255 conversion, as PIL does; embedded ICC profiles are ignored.
-/// Only the first frame of animated or multi-page images is decoded.
+/// Only the first frame of animated or multi-page images is decoded. PNG and JPEG files cut off before their end marker
+/// are refused as <see cref="ImageFailureReason.Corrupt"/> (ImageSharp alone would fill the missing rows); for other
+/// formats truncation detection is whatever the decoder does.
 /// </para>
 /// <para>
 /// Resizing is ImageSharp's <see cref="KnownResamplers.Bicubic"/> on 8-bit pixels, as PIL resizes uint8 images; it
@@ -177,6 +179,11 @@ public sealed class ImagePreprocessor
                 using var stream = new UnmanagedMemoryStream(p, encoded.Length);
                 IImageFormat format = Identify(stream, out IImageInfo header);
                 CheckLimits(header, format);
+                if (EncodedImageStructure.FindTruncation(encoded) is { } truncation)
+                {
+                    throw new ImageDecodeException(ImageFailureReason.Corrupt, $"The {format.Name} image is truncated or damaged: {truncation}.");
+                }
+
                 ct.ThrowIfCancellationRequested();
                 stream.Position = 0;
                 image = Decode(stream, format);

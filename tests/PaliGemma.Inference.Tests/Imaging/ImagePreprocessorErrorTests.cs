@@ -74,6 +74,10 @@ public sealed class ImagePreprocessorErrorTests
     [InlineData("graphic_451x300.png", 0.5)]
     [InlineData("graphic_451x300.png", 0.05)]
     [InlineData("photo_512x384.jpg", 0.003)]
+    [InlineData("photo_512x384.jpg", 0.5)]
+    [InlineData("big_1000x750.jpg", 0.99)]
+    [InlineData("cmyk_240x160.jpg", 0.7)]
+    [InlineData("gray16_200x150.png", 0.9)]
     [InlineData("palette_160x120.png", 0.1)]
     public void Truncated_file_is_Corrupt(string fixture, double keepFraction)
     {
@@ -81,6 +85,32 @@ public sealed class ImagePreprocessorErrorTests
         byte[] truncated = full[..(int)(full.Length * keepFraction)];
         var ex = Assert.Throws<ImageDecodeException>(() => Pre.Preprocess(truncated));
         Assert.Equal(ImageFailureReason.Corrupt, ex.Reason);
+    }
+
+    [PilTheory]
+    [InlineData("photo_512x384.jpg")]
+    [InlineData("progressive_320x240.jpg")]
+    [InlineData("graphic_451x300.png")]
+    public void Data_after_the_end_marker_is_ignored(string fixture)
+    {
+        // Motion photos and some cameras append data (video, maker blobs) after EOI / IEND: the image itself is whole.
+        byte[] full = PilReference.ReadFixture(fixture);
+        byte[] withTrailer = [.. full, .. System.Text.Encoding.ASCII.GetBytes("ftypmp42 trailing video \xFF\xD8"), 0xFF, 0xDA, 0x00, 0x04, 1, 2];
+
+        PreprocessedImage a = Pre.Preprocess(full);
+        PreprocessedImage b = Pre.Preprocess(withTrailer);
+
+        Assert.Equal(a.PixelValues, b.PixelValues);
+    }
+
+    [PilFact]
+    public void Truncated_progressive_jpeg_is_Corrupt()
+    {
+        byte[] full = PilReference.ReadFixture("progressive_320x240.jpg");
+        Assert.Equal((320, 240), (Pre.Preprocess(full).OriginalWidth, Pre.Preprocess(full).OriginalHeight));
+        var ex = Assert.Throws<ImageDecodeException>(() => Pre.Preprocess(full.AsSpan(0, full.Length - 3)));
+        Assert.Equal(ImageFailureReason.Corrupt, ex.Reason);
+        Assert.Contains("truncated", ex.Message, StringComparison.Ordinal);
     }
 
     [PilFact]

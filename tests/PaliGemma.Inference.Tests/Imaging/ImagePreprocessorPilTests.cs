@@ -42,13 +42,14 @@ public sealed class ImagePreprocessorPilTests(ITestOutputHelper output)
     [PilTheory]
     [InlineData("gray_300x200.png", 0.0)]
     [InlineData("palette_160x120.png", 0.0)]
-    [InlineData("gray_alpha_120x90.png", 0.51)] // compositing rounding may differ from PIL's by one level
-    [InlineData("rgba_120x90.png", 0.51)]
+    [InlineData("gray_alpha_120x90.png", 0.0)] // every alpha 0..255 occurs: our rounding equals alpha_composite's
+    [InlineData("rgba_120x90.png", 0.0)]
     [InlineData("palette_transparent_160x120.png", 0.0)]
     [InlineData("gray16_200x150.png", 0.0)]
-    [InlineData("cmyk_240x160.jpg", 1.5)]
+    [InlineData("cmyk_240x160.jpg", 0.5)] // naive CMYK->RGB in both; the two JPEG decoders' IDCT rounding differs (measured 0.02)
+    [InlineData("animated_40x30.gif", 0.0)] // first frame only
     [InlineData("photo_512x384.jpg", 1.0)] // 4:4:4 JPEG: libjpeg and ImageSharp differ only in IDCT rounding
-    [InlineData("big_1000x750.jpg", 2.5)] // 4:2:0: the decoders upsample chroma differently at hard colour edges // two JPEG decoders: IDCT and chroma rounding differ slightly
+    [InlineData("big_1000x750.jpg", 2.5)] // 4:2:0: the decoders upsample chroma differently at hard colour edges (measured 1.9)
     public void Rgb_conversion_matches_PIL_at_original_size(string fixture, double tolerance)
     {
         // Given PIL's RGB conversion (white compositing for alpha, v/257 for 16-bit)
