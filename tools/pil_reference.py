@@ -121,6 +121,17 @@ def fixtures(d):
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(stored).save(f"{d}/exif_rot90_64x32.jpg", quality=95, exif=exif.tobytes())
+    # Every EXIF orientation 1..8 on a picture with four differently coloured quadrants (lossless PNG + eXIf chunk).
+    quad = np.zeros((30, 48, 3), np.uint8)
+    quad[:15, :24] = (255, 0, 0)
+    quad[:15, 24:] = (0, 255, 0)
+    quad[15:, :24] = (0, 0, 255)
+    quad[15:, 24:] = (255, 255, 0)
+    quad[2:5, 2:10] = (255, 255, 255)  # a mark in the stored top-left corner
+    for o in range(1, 9):
+        e = Image.Exif()
+        e[0x0112] = o
+        Image.fromarray(quad).save(f"{d}/orient{o}_48x30.png", exif=e.tobytes())
     print(d)
 
 

@@ -107,6 +107,55 @@ public sealed class ImagePreprocessorPilTests(ITestOutputHelper output)
         Assert.Equal((32, 64), (square.OriginalWidth, square.OriginalHeight));
     }
 
+    [PilTheory]
+    [InlineData(1, 48, 30)]
+    [InlineData(2, 48, 30)]
+    [InlineData(3, 48, 30)]
+    [InlineData(4, 48, 30)]
+    [InlineData(5, 30, 48)]
+    [InlineData(6, 30, 48)]
+    [InlineData(7, 30, 48)]
+    [InlineData(8, 30, 48)]
+    public void Every_exif_orientation_matches_PIL_exif_transpose(int orientation, int width, int height)
+    {
+        // Orientations 5-8 swap width and height (the picture is stored 48x30).
+        string fixture = $"orient{orientation}_48x30.png";
+        (byte[] expected, int w, int h) = PilReference.Convert(fixture);
+        Assert.Equal((width, height), (w, h));
+
+        byte[] actual = Create(width, height).DecodeResizeRgb24(PilReference.ReadFixture(fixture), out ImageInfo info);
+
+        Assert.Equal(new ImageInfo(width, height), info);
+        Assert.Equal(expected, actual); // lossless: exact
+    }
+
+    [PilFact]
+    public void Parallel_calls_on_one_instance_give_identical_results()
+    {
+        ImagePreprocessor pre = Create(112, 112);
+        string[] fixtures = ["photo_512x384.jpg", "graphic_451x300.png", "rgba_120x90.png", "cmyk_240x160.jpg"];
+        float[][] sequential = fixtures.Select(f => pre.Preprocess(PilReference.ReadFixture(f)).PixelValues).ToArray();
+        byte[][] inputs = fixtures.Select(PilReference.ReadFixture).ToArray();
+
+        float[][] parallel = new float[32][];
+        Parallel.For(0, parallel.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            parallel[i] = pre.Preprocess(inputs[i % inputs.Length]).PixelValues);
+
+        for (int i = 0; i < parallel.Length; i++)
+        {
+            Assert.Equal(sequential[i % inputs.Length], parallel[i]);
+        }
+    }
+
+    [PilFact]
+    public void Without_do_resize_a_wrong_sized_image_is_refused()
+    {
+        var pre = new ImagePreprocessor(new ImageProcessorConfig(56, 56, [0.5f, 0.5f, 0.5f], [0.5f, 0.5f, 0.5f], 1f / 255f, false, true, true, 3, 16));
+        var ex = Assert.Throws<ImageDecodeException>(() => pre.Preprocess(PilReference.ReadFixture("tiny_37x29.png")));
+        Assert.Equal(ImageFailureReason.Unsupported, ex.Reason);
+        Assert.Contains("do_resize=false", ex.Message, StringComparison.Ordinal);
+    }
+
     [PilFact]
     public void Image_already_at_model_size_passes_through_unresampled()
     {

@@ -8,7 +8,8 @@ namespace PaliGemma.Inference.Tests.Imaging;
 /// </summary>
 internal static class PilReference
 {
-    private const string Python = "/usr/bin/python3";
+    /// <summary>Debian's interpreter (it has python3-pil and python3-numpy); PALIGEMMA_TEST_PYTHON overrides it.</summary>
+    private static readonly string Python = Environment.GetEnvironmentVariable("PALIGEMMA_TEST_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
     private static readonly Lazy<string?> Unavailable = new(Probe);
     private static readonly Lazy<string> FixtureDir = new(GenerateFixtures);
 
