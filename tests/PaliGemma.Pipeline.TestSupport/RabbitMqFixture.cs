@@ -27,7 +27,7 @@ public sealed class RabbitMqFixture : IAsyncLifetime, IDisposable
     private RabbitMqContainer? _container;
     private HttpClient? _management;
     private Exception? _startFailure;
-    private string _origin = "nothing";
+    private string _origin = "not configured";
     private Uri _amqpUri = new("amqp://localhost/");
     private Uri _managementUri = new("http://localhost/");
 

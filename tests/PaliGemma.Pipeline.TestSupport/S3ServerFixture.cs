@@ -27,7 +27,7 @@ public sealed class S3ServerFixture : IAsyncLifetime
     private IContainer? _container;
     private AmazonS3Client? _client;
     private Exception? _startFailure;
-    private string _origin = "nothing";
+    private string _origin = "not configured";
 
     /// <summary>Created by xunit, which passes its diagnostic sink.</summary>
     public S3ServerFixture(IMessageSink diagnosticSink)
