@@ -162,14 +162,17 @@ ENV
 )
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
-  # Sourced: leave the caller's shell options alone (the work ran in a subshell) but export the variables.
-  if _pgpipe_services_main; then
+  # Sourced: run as a child bash so `set -e` is really in force (bash ignores it inside a function called from an
+  # `if`), leave the caller's shell options alone, then export the variables into the caller.
+  unset -f _pgpipe_services_main
+  _pgpipe_ci_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  if bash "$_pgpipe_ci_dir/services.sh"; then
     # shellcheck source=/dev/null
-    source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/services.env"
-    unset -f _pgpipe_services_main
+    source "$_pgpipe_ci_dir/services.env"
+    unset _pgpipe_ci_dir
   else
     _pgpipe_rc=$?
-    unset -f _pgpipe_services_main
+    unset _pgpipe_ci_dir
     return "$_pgpipe_rc"
   fi
 else
