@@ -43,6 +43,7 @@ public sealed class S3CatalogSourceTests(S3ServerFixture s3) : IClassFixture<S3S
             Assert.Equal(contents[item.Key], await source.ReadAsync(item.Uri, item.ETag, CancellationToken.None));
             Assert.DoesNotContain('"', item.ETag);
             Assert.Equal(contents[item.Key].Length, item.Size);
+            Assert.InRange(item.LastModified, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(5));
         }
     }
 
