@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PaliGemma.Pipeline.Catalog;
+
+/// <summary>Limits and tuning for catalog sources, bound from the "Catalog" configuration section.</summary>
+public sealed class CatalogOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Catalog";
+
+    /// <summary>
+    /// Largest object <see cref="ICatalogSource.ReadAsync"/> will load into memory (default 256 MiB). A guard against
+    /// a stray video or archive in an image bucket exhausting a worker's memory.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public long MaxObjectBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Keys requested per ListObjectsV2 page (S3 caps this at 1000).</summary>
+    [Range(1, 1000)]
+    public int ListPageSize { get; set; } = 1000;
+
+    /// <summary>How many local files are hashed concurrently while listing a folder.</summary>
+    [Range(1, 64)]
+    public int LocalHashParallelism { get; set; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
+}

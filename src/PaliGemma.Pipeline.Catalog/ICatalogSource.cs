@@ -1,0 +1,31 @@
+namespace PaliGemma.Pipeline.Catalog;
+
+/// <summary>A catalog of images: an S3 bucket (and prefix) or a local folder.</summary>
+public interface ICatalogSource
+{
+    /// <summary>The catalog root, e.g. <c>s3://bucket/photos/</c> or <c>/data/images</c>.</summary>
+    string Root { get; }
+
+    /// <summary>
+    /// Streams the objects under the root that pass <paramref name="filter"/>, in ascending key order (UTF-8 byte
+    /// order, as S3 lists). Memory stays constant however many objects there are.
+    /// </summary>
+    IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, CancellationToken ct);
+
+    /// <summary>
+    /// Like <see cref="ListAsync(CatalogFilter, CancellationToken)"/>, but starts strictly after
+    /// <paramref name="startAfterKey"/> (a <see cref="CatalogObject.Key"/> from an earlier listing), so an interrupted
+    /// enumeration can resume where it stopped. Null starts from the beginning.
+    /// </summary>
+    IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, string? startAfterKey, CancellationToken ct);
+
+    /// <summary>
+    /// Reads the whole object at <paramref name="uri"/> (a <see cref="CatalogObject.Uri"/> of this source) provided it
+    /// is still the version with <paramref name="expectedETag"/>.
+    /// </summary>
+    /// <exception cref="CatalogObjectMissingException">The object was deleted since it was listed.</exception>
+    /// <exception cref="CatalogObjectChangedException">The object was overwritten since it was listed.</exception>
+    /// <exception cref="CatalogObjectTooLargeException">The object exceeds <see cref="CatalogOptions.MaxObjectBytes"/>.</exception>
+    /// <exception cref="ArgumentException">The URI does not belong to this source.</exception>
+    Task<byte[]> ReadAsync(string uri, string expectedETag, CancellationToken ct);
+}

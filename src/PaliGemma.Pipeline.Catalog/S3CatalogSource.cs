@@ -1,0 +1,215 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace PaliGemma.Pipeline.Catalog;
+
+/// <summary>
+/// A catalog in an S3 bucket, optionally below a prefix. Listing streams ListObjectsV2 pages; reading checks the
+/// ETag so a worker never processes a different version than the one that was listed.
+/// </summary>
+public sealed class S3CatalogSource : ICatalogSource
+{
+    private readonly IAmazonS3 _client;
+    private readonly CatalogOptions _options;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a source over <c>s3://<paramref name="bucket"/>/<paramref name="rootPrefix"/></c>.</summary>
+    /// <param name="client">The S3 client; not owned (not disposed) by the source.</param>
+    /// <param name="bucket">The bucket name.</param>
+    /// <param name="rootPrefix">
+    /// Folder within the bucket; a missing trailing '/' is added, so <c>photos</c> means <c>photos/</c> and never
+    /// <c>photos2/</c>. Use <see cref="CatalogFilter.Prefix"/> for partial-name prefixes.
+    /// </param>
+    /// <param name="options">Limits and page size.</param>
+    /// <param name="logger">Receives page progress; null for none.</param>
+    public S3CatalogSource(IAmazonS3 client, string bucket, string rootPrefix, CatalogOptions options, ILogger<S3CatalogSource>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(bucket);
+        ArgumentNullException.ThrowIfNull(rootPrefix);
+        ArgumentNullException.ThrowIfNull(options);
+        _client = client;
+        Bucket = bucket;
+        RootPrefix = rootPrefix.Length == 0 || rootPrefix.EndsWith('/') ? rootPrefix : rootPrefix + "/";
+        _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+    }
+
+    /// <summary>The bucket name.</summary>
+    public string Bucket { get; }
+
+    /// <summary>The folder within the bucket ("" or ending in '/'); keys are relative to it.</summary>
+    public string RootPrefix { get; }
+
+    /// <inheritdoc />
+    public string Root => CatalogUri.FormatS3(Bucket, RootPrefix);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, CancellationToken ct) => ListAsync(filter, null, ct);
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, string? startAfterKey, [EnumeratorCancellation] CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        filter.Validate();
+        var effectivePrefix = filter.EffectivePrefix();
+        if (effectivePrefix is null)
+        {
+            yield break;
+        }
+
+        var request = new ListObjectsV2Request
+        {
+            BucketName = Bucket,
+            Prefix = RootPrefix + effectivePrefix,
+            MaxKeys = _options.ListPageSize,
+            // StartAfter is honoured only on the first request; continuation tokens take over after that.
+            StartAfter = string.IsNullOrEmpty(startAfterKey) ? null : RootPrefix + startAfterKey,
+        };
+
+        int page = 0;
+        long listed = 0, matched = 0;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            ListObjectsV2Response response;
+            try
+            {
+                response = await _client.ListObjectsV2Async(request, ct).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                throw new InvalidOperationException($"Cannot list {Root}: the bucket '{Bucket}' does not exist ({e.ErrorCode}).", e);
+            }
+
+            page++;
+            // SDK v4 leaves collections null rather than empty when a page has no entries.
+            foreach (var s3Object in response.S3Objects ?? [])
+            {
+                listed++;
+                // Zero-byte "folder/" markers created by consoles are not objects a catalog can process.
+                if (s3Object.Key.EndsWith('/') || !s3Object.Key.StartsWith(RootPrefix, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var key = s3Object.Key[RootPrefix.Length..];
+                var size = s3Object.Size ?? 0;
+                if (!filter.IsMatch(key, size))
+                {
+                    continue;
+                }
+
+                matched++;
+                yield return new CatalogObject(
+                    CatalogUri.FormatS3(Bucket, s3Object.Key),
+                    key,
+                    NormalizeETag(s3Object.ETag),
+                    size,
+                    ToTimestamp(s3Object.LastModified));
+            }
+
+            if (page % 10 == 0)
+            {
+                CatalogLog.S3ListingProgress(_logger, Bucket, request.Prefix, page, listed, matched);
+            }
+            else
+            {
+                CatalogLog.S3PageListed(_logger, Bucket, request.Prefix, page, listed, matched);
+            }
+
+            if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
+            {
+                break;
+            }
+
+            request.ContinuationToken = response.NextContinuationToken;
+            request.StartAfter = null;
+        }
+
+        CatalogLog.S3ListingCompleted(_logger, Bucket, request.Prefix, page, listed, matched);
+    }
+
+    /// <inheritdoc />
+    public async Task<byte[]> ReadAsync(string uri, string expectedETag, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(expectedETag);
+        var (bucket, key) = CatalogUri.ParseS3(uri);
+        if (!string.Equals(bucket, Bucket, StringComparison.Ordinal) || !key.StartsWith(RootPrefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
+        }
+
+        var expected = NormalizeETag(expectedETag);
+        var request = new GetObjectRequest
+        {
+            BucketName = bucket,
+            Key = key,
+            // S3 and MinIO answer 412 when the object changed. s3rver ignores If-Match, so the response ETag is
+            // compared below as well.
+            EtagToMatch = "\"" + expected + "\"",
+        };
+
+        GetObjectResponse response;
+        try
+        {
+            response = await _client.GetObjectAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new CatalogObjectMissingException(uri, e);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            throw new CatalogObjectChangedException(uri, expected, null, e);
+        }
+
+        using (response)
+        {
+            var actual = NormalizeETag(response.ETag);
+            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new CatalogObjectChangedException(uri, expected, actual);
+            }
+
+            var length = response.ContentLength;
+            if (length > _options.MaxObjectBytes)
+            {
+                throw new CatalogObjectTooLargeException(uri, length, _options.MaxObjectBytes);
+            }
+
+            if (length < 0)
+            {
+                throw new InvalidDataException($"The S3 server sent '{uri}' without a Content-Length; cannot bound the read.");
+            }
+
+            var buffer = new byte[length];
+            await response.ResponseStream.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
+            return buffer;
+        }
+    }
+
+    // The SDK parses Last-Modified into a DateTime whose Kind varies by version; Unspecified means UTC on the wire.
+    private static DateTimeOffset ToTimestamp(DateTime? value) => value switch
+    {
+        null => DateTimeOffset.MinValue,
+        { Kind: DateTimeKind.Unspecified } v => new DateTimeOffset(v, TimeSpan.Zero),
+        { } v => new DateTimeOffset(v).ToUniversalTime(),
+    };
+
+    /// <summary>Strips the quotes (and a weak-validator prefix) S3 puts around ETags.</summary>
+    internal static string NormalizeETag(string? etag)
+    {
+        if (string.IsNullOrEmpty(etag))
+        {
+            return string.Empty;
+        }
+
+        var value = etag.StartsWith("W/", StringComparison.Ordinal) ? etag[2..] : etag;
+        return value.Trim('"');
+    }
+}
