@@ -66,108 +66,107 @@ public sealed class GemmaTokenizer
             throw new TokenizerJsonException($"{source}: model.vocab must be an object mapping token to id.");
         }
 
-        _vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        var maxId = -1;
-        foreach (var entry in vocabElement.EnumerateObject())
+        var mergesElement = TokenizerJson.RequiredArray(model, "merges", source, "model");
+        var unkToken = _unkToken;
+        if (unkToken is not null && !vocabElement.TryGetProperty(unkToken, out _))
         {
-            var id = entry.Value.GetInt32();
-            _vocab[entry.Name] = id;
-            maxId = Math.Max(maxId, id);
+            throw new TokenizerJsonException($"{source}: model.unk_token '{unkToken}' is not in model.vocab.");
         }
 
-        var merges = ReadMerges(TokenizerJson.RequiredArray(model, "merges", source, "model"), source);
-
-        var specs = new List<AddedTokenSpec>();
-        if (root.TryGetProperty("added_tokens", out var addedElement) && addedElement.ValueKind == JsonValueKind.Array)
+        // The library copies the vocab and splits the merges itself, which is most of the load time, so it
+        // reads them from the parsed document on another thread while this one builds the lookup tables.
+        // It sees normalized, added-token-free pieces only: no normalizer, no special tokens (it would re-split
+        // on them), and a pre-tokenizer that keeps each piece whole, because the library's default splits on
+        // whitespace and drops "\n", which Gemma's vocab encodes.
+        var bpeTask = Task.Run(() => BpeTokenizer.Create(new BpeOptions(
+            vocabElement.EnumerateObject().Select(e => new KeyValuePair<string, int>(e.Name, e.Value.GetInt32())))
         {
-            foreach (var a in addedElement.EnumerateArray())
-            {
-                var special = TokenizerJson.OptionalBool(a, "special", false);
-                specs.Add(new AddedTokenSpec(
-                    TokenizerJson.Required(a, "id", source, "an added_tokens entry").GetInt32(),
-                    TokenizerJson.RequiredString(a, "content", source, "an added_tokens entry"),
-                    special,
-                    TokenizerJson.OptionalBool(a, "single_word", false),
-                    TokenizerJson.OptionalBool(a, "lstrip", false),
-                    TokenizerJson.OptionalBool(a, "rstrip", false),
-                    TokenizerJson.OptionalBool(a, "normalized", !special)));
-            }
-        }
-
-        maxId = Math.Max(maxId, specs.Count == 0 ? -1 : specs.Max(s => s.Id));
-        VocabularySize = maxId + 1;
-
-        _normalizer = TextNormalizer.Create(root.TryGetProperty("normalizer", out var n) ? n : default, source);
-        _splitter = PieceSplitter.Create(root.TryGetProperty("pre_tokenizer", out var p) ? p : default, source);
-        _decoder = TokenDecoder.Create(root.TryGetProperty("decoder", out var d) ? d : default, source);
-
-        _idToToken = new string?[VocabularySize];
-        foreach (var (token, id) in _vocab)
-        {
-            _idToToken[id] = token;
-        }
-
-        var addedByContent = new Dictionary<string, int>(StringComparer.Ordinal);
-        _isSpecial = new bool[VocabularySize];
-        var specialContents = new HashSet<string>(StringComparer.Ordinal);
-        var raw = new List<(string, AddedTokenSpec)>();
-        var normalized = new List<(string, AddedTokenSpec)>();
-        foreach (var s in specs)
-        {
-            _idToToken[s.Id] = s.Content;
-            addedByContent[s.Content] = s.Id;
-            if (s.Special)
-            {
-                _isSpecial[s.Id] = true;
-                specialContents.Add(s.Content);
-            }
-
-            // As transformers.js: normalized tokens are looked for in normalized text, the others in raw text.
-            if (s.Normalized && _normalizer is not null)
-            {
-                normalized.Add((_normalizer.Normalize(s.Content), s));
-            }
-            else
-            {
-                raw.Add((s.Content, s));
-            }
-        }
-
-        _addedByContent = addedByContent.ToFrozenDictionary(StringComparer.Ordinal);
-        _specialContents = specialContents.ToFrozenSet(StringComparer.Ordinal);
-        _rawMatcher = new AddedTokenMatcher(raw);
-        _normalizedMatcher = new AddedTokenMatcher(normalized);
-        AddedTokens = specs.Select(s => new AddedToken(s.Id, s.Content, s.Special)).ToArray();
-
-        _unkId = -1;
-        if (_unkToken is not null)
-        {
-            _unkId = TryGetTokenId(_unkToken, out var unkId)
-                ? unkId
-                : throw new TokenizerJsonException($"{source}: model.unk_token '{_unkToken}' is not in the vocab.");
-        }
-
-        _byteIds = new int[256];
-        for (var b = 0; b < 256; b++)
-        {
-            _byteIds[b] = _vocab.TryGetValue($"<0x{b:X2}>", out var byteId) ? byteId : -1;
-        }
-
-        BosId = RequireToken("<bos>");
-        EosId = RequireToken("<eos>");
-        PadId = RequireToken("<pad>");
-
-        // The BPE model sees normalized, added-token-free pieces only, so it gets no normalizer and no
-        // special tokens (it would re-split on them), and a pre-tokenizer that keeps each piece whole:
-        // the library's default splits on whitespace and drops "\n", which Gemma's vocab encodes.
-        _bpe = BpeTokenizer.Create(new BpeOptions(_vocab)
-        {
-            Merges = merges,
+            Merges = mergesElement.EnumerateArray().Select(m => MergeLine(m, source)),
             PreTokenizer = WholeTextPreTokenizer.Instance,
             Normalizer = null,
-            UnknownToken = _unkToken,
+            UnknownToken = unkToken,
             FuseUnknownTokens = true,
-        });
+        }));
+
+        try
+        {
+            _vocab = new Dictionary<string, int>(vocabElement.GetPropertyCount(), StringComparer.Ordinal);
+            var maxId = -1;
+            foreach (var entry in vocabElement.EnumerateObject())
+            {
+                var id = entry.Value.GetInt32();
+                _vocab[entry.Name] = id;
+                maxId = Math.Max(maxId, id);
+            }
+
+            var specs = ReadAddedTokens(root, source);
+            maxId = Math.Max(maxId, specs.Count == 0 ? -1 : specs.Max(s => s.Id));
+            VocabularySize = maxId + 1;
+
+            _normalizer = TextNormalizer.Create(root.TryGetProperty("normalizer", out var n) ? n : default, source);
+            _splitter = PieceSplitter.Create(root.TryGetProperty("pre_tokenizer", out var p) ? p : default, source);
+            _decoder = TokenDecoder.Create(root.TryGetProperty("decoder", out var d) ? d : default, source);
+
+            _idToToken = new string?[VocabularySize];
+            foreach (var (token, id) in _vocab)
+            {
+                _idToToken[id] = token;
+            }
+
+            var addedByContent = new Dictionary<string, int>(StringComparer.Ordinal);
+            _isSpecial = new bool[VocabularySize];
+            var specialContents = new HashSet<string>(StringComparer.Ordinal);
+            var raw = new List<(string, AddedTokenSpec)>();
+            var normalized = new List<(string, AddedTokenSpec)>();
+            foreach (var s in specs)
+            {
+                _idToToken[s.Id] = s.Content;
+                addedByContent[s.Content] = s.Id;
+                if (s.Special)
+                {
+                    _isSpecial[s.Id] = true;
+                    specialContents.Add(s.Content);
+                }
+
+                // As transformers.js: normalized tokens are looked for in normalized text, the others in raw text.
+                if (s.Normalized && _normalizer is not null)
+                {
+                    normalized.Add((_normalizer.Normalize(s.Content), s));
+                }
+                else
+                {
+                    raw.Add((s.Content, s));
+                }
+            }
+
+            _addedByContent = addedByContent.ToFrozenDictionary(StringComparer.Ordinal);
+            _specialContents = specialContents.ToFrozenSet(StringComparer.Ordinal);
+            _rawMatcher = new AddedTokenMatcher(raw);
+            _normalizedMatcher = new AddedTokenMatcher(normalized);
+            AddedTokens = specs.Select(s => new AddedToken(s.Id, s.Content, s.Special)).ToArray();
+
+            _unkId = unkToken is not null && TryGetTokenId(unkToken, out var unkId) ? unkId : -1;
+            _byteIds = new int[256];
+            for (var b = 0; b < 256; b++)
+            {
+                _byteIds[b] = _vocab.TryGetValue($"<0x{b:X2}>", out var byteId) ? byteId : -1;
+            }
+
+            BosId = RequireToken("<bos>");
+            EosId = RequireToken("<eos>");
+            PadId = RequireToken("<pad>");
+        }
+        finally
+        {
+            // The task reads the document, which the caller disposes once this constructor returns.
+            ((IAsyncResult)bpeTask).AsyncWaitHandle.WaitOne();
+        }
+
+        _bpe = bpeTask.IsFaulted
+            ? bpeTask.Exception!.InnerException is TokenizerJsonException inner ? throw inner : throw new TokenizerJsonException(
+                $"{source}: the BPE model could not be built from model.vocab and model.merges: {bpeTask.Exception!.InnerException!.Message}",
+                bpeTask.Exception.InnerException)
+            : bpeTask.Result;
     }
 
     /// <summary>Max id + 1 over the vocab and the added tokens.</summary>
@@ -324,35 +323,45 @@ public sealed class GemmaTokenizer
             ? id
             : throw new TokenizerJsonException($"{_source}: token '{token}' is in neither added_tokens nor model.vocab; a Gemma tokenizer must define it.");
 
-    private static List<string> ReadMerges(JsonElement merges, string source)
+    private static List<AddedTokenSpec> ReadAddedTokens(JsonElement root, string source)
     {
-        var result = new List<string>(merges.GetArrayLength());
-        foreach (var merge in merges.EnumerateArray())
+        var specs = new List<AddedTokenSpec>();
+        if (root.TryGetProperty("added_tokens", out var addedElement) && addedElement.ValueKind == JsonValueKind.Array)
         {
-            if (merge.ValueKind == JsonValueKind.String)
+            foreach (var a in addedElement.EnumerateArray())
             {
-                // Legacy "a b" format: already what the library expects.
-                result.Add(merge.GetString()!);
-            }
-            else if (merge.ValueKind == JsonValueKind.Array && merge.GetArrayLength() == 2)
-            {
-                var left = merge[0].GetString()!;
-                var right = merge[1].GetString()!;
-                if (left.Contains(' ', StringComparison.Ordinal) || right.Contains(' ', StringComparison.Ordinal))
-                {
-                    // The library takes merges as "a b" lines, which cannot carry a part with a space.
-                    throw new TokenizerJsonException($"{source}: merge [\"{left}\", \"{right}\"] has a part containing ' '; not supported.");
-                }
-
-                result.Add(string.Concat(left, " ", right));
-            }
-            else
-            {
-                throw new TokenizerJsonException($"{source}: model.merges entries must be \"a b\" strings or [a, b] pairs.");
+                // HF defaults: special=false, normalized = !special.
+                var special = TokenizerJson.OptionalBool(a, "special", false);
+                specs.Add(new AddedTokenSpec(
+                    TokenizerJson.Required(a, "id", source, "an added_tokens entry").GetInt32(),
+                    TokenizerJson.RequiredString(a, "content", source, "an added_tokens entry"),
+                    special,
+                    TokenizerJson.OptionalBool(a, "single_word", false),
+                    TokenizerJson.OptionalBool(a, "lstrip", false),
+                    TokenizerJson.OptionalBool(a, "rstrip", false),
+                    TokenizerJson.OptionalBool(a, "normalized", !special)));
             }
         }
 
-        return result;
+        return specs;
+    }
+
+    // The library takes merges as "a b" lines: legacy strings already are, [a, b] pairs are joined with one space.
+    // A part containing ' ' cannot be expressed that way; the library rejects such a line, reported at load.
+    private static string MergeLine(JsonElement merge, string source)
+    {
+        if (merge.ValueKind == JsonValueKind.String)
+        {
+            return merge.GetString()!;
+        }
+
+        if (merge.ValueKind != JsonValueKind.Array || merge.GetArrayLength() != 2
+            || merge[0].ValueKind != JsonValueKind.String || merge[1].ValueKind != JsonValueKind.String)
+        {
+            throw new TokenizerJsonException($"{source}: model.merges entries must be \"a b\" strings or [a, b] pairs of strings, found {merge.GetRawText()}.");
+        }
+
+        return string.Concat(merge[0].GetString(), " ", merge[1].GetString());
     }
 
     // lstrip/rstrip trim the neighbouring plain sections, as transformers.js's encode_text does.
