@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Text;
 using System.Text.Json;
@@ -31,6 +32,10 @@ public sealed class GemmaTokenizer
     private readonly bool _byteFallback;
     private readonly bool _ignoreMerges;
     private readonly int[] _byteIds;
+    private readonly ConcurrentDictionary<string, int[]> _pieceCache = new(StringComparer.Ordinal);
+
+    private const int MaxCachedPieceLength = 256;
+    private const int MaxCachedPieces = 16384;
 
     private GemmaTokenizer(string source, JsonElement root)
     {
@@ -421,47 +426,77 @@ public sealed class GemmaTokenizer
                 continue;
             }
 
-            if (_ignoreMerges && _vocab.TryGetValue(piece, out var whole))
+            var ids = EncodePiece(piece);
+            var skip = _fuseUnk && lastWasUnk && ids.Length > 0 && ids[0] == _unkId ? 1 : 0;
+            destination.AddRange(ids.AsSpan(skip));
+            if (ids.Length > 0)
             {
-                destination.Add(whole);
+                lastWasUnk = ids[^1] == _unkId;
+            }
+        }
+    }
+
+    // Prompts repeat (the same task prefix for every image), and the library caches only words of up to 15
+    // characters, so pieces of up to MaxCachedPieceLength characters are cached here. The cache stops growing at
+    // MaxCachedPieces entries rather than evicting, which keeps it lock-free and bounded.
+    private int[] EncodePiece(string piece)
+    {
+        if (_pieceCache.TryGetValue(piece, out var cached))
+        {
+            return cached;
+        }
+
+        var ids = EncodePieceUncached(piece);
+        if (piece.Length <= MaxCachedPieceLength && _pieceCache.Count < MaxCachedPieces)
+        {
+            _pieceCache.TryAdd(piece, ids);
+        }
+
+        return ids;
+    }
+
+    private int[] EncodePieceUncached(string piece)
+    {
+        if (_ignoreMerges && _vocab.TryGetValue(piece, out var whole))
+        {
+            return [whole];
+        }
+
+        var ids = _bpe.EncodeToIds(piece, considerPreTokenization: true, considerNormalization: false);
+        if (_unkId < 0 || !ids.Contains(_unkId))
+        {
+            return [.. ids];
+        }
+
+        // Some characters are outside the vocab: offsets locate them, and each becomes its UTF-8 bytes as
+        // <0xNN> tokens (or <unk>, fused when fuse_unk), exactly where transformers.js's BPE model puts them.
+        var result = new List<int>(ids.Count + 8);
+        var lastWasUnk = false;
+        foreach (var token in _bpe.EncodeToTokens(piece, out _, considerPreTokenization: true, considerNormalization: false))
+        {
+            var span = piece.AsSpan(token.Offset);
+            if (token.Id != _unkId || span.SequenceEqual(_unkToken))
+            {
+                result.Add(token.Id);
                 lastWasUnk = false;
                 continue;
             }
 
-            var ids = _bpe.EncodeToIds(piece, considerPreTokenization: true, considerNormalization: false);
-            if (_unkId < 0 || !ids.Contains(_unkId))
+            foreach (var rune in span.EnumerateRunes())
             {
-                destination.AddRange(ids);
-                lastWasUnk = ids.Count == 0 ? lastWasUnk : false;
-                continue;
-            }
-
-            // Some characters are outside the vocab: take offsets to find them and emit their bytes.
-            var tokens = _bpe.EncodeToTokens(piece, out _, considerPreTokenization: true, considerNormalization: false);
-            foreach (var token in tokens)
-            {
-                var span = piece.AsSpan(token.Offset);
-                if (token.Id != _unkId || span.SequenceEqual(_unkToken))
+                if (_byteFallback && TryAppendBytes(rune, result))
                 {
-                    destination.Add(token.Id);
                     lastWasUnk = false;
-                    continue;
                 }
-
-                foreach (var rune in span.EnumerateRunes())
+                else if (!(_fuseUnk && lastWasUnk))
                 {
-                    if (_byteFallback && TryAppendBytes(rune, destination))
-                    {
-                        lastWasUnk = false;
-                    }
-                    else if (!(_fuseUnk && lastWasUnk))
-                    {
-                        destination.Add(_unkId);
-                        lastWasUnk = true;
-                    }
+                    result.Add(_unkId);
+                    lastWasUnk = true;
                 }
             }
         }
+
+        return [.. result];
     }
 
     private bool TryAppendBytes(Rune rune, List<int> destination)
