@@ -323,6 +323,9 @@ public sealed class GemmaTokenizer
     /// <summary>True for an added token the file marks <c>special</c>.</summary>
     public bool IsSpecial(int id) => (uint)id < (uint)_isSpecial.Length && _isSpecial[id];
 
+    /// <summary>Empties the piece cache, so that tests can measure encoding without it.</summary>
+    internal void ClearPieceCache() => _pieceCache.Clear();
+
     private int RequireToken(string token) =>
         TryGetTokenId(token, out var id)
             ? id

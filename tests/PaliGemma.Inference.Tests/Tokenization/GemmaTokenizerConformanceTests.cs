@@ -36,6 +36,7 @@ public sealed class GemmaReferenceFixture
 }
 
 /// <summary>Id-for-id conformance of <see cref="GemmaTokenizer"/> with transformers.js on the real Gemma file.</summary>
+[Collection(GemmaFileCollection.Name)]
 public sealed class GemmaTokenizerConformanceTests(GemmaReferenceFixture fixture, ITestOutputHelper output)
     : IClassFixture<GemmaReferenceFixture>
 {
@@ -46,11 +47,31 @@ public sealed class GemmaTokenizerConformanceTests(GemmaReferenceFixture fixture
         var reference = fixture.Reference;
         Assert.True(fixture.Strings.Count >= 5000);
 
+        // The corpus must reach the paths that matter, or equality proves little: byte fallback (<0x00>..<0xFF>),
+        // added tokens, newlines and multi-space runs.
+        tokenizer.TryGetTokenId("<0x00>", out var firstByte);
+        tokenizer.TryGetTokenId("<0xFF>", out var lastByte);
+        var addedIds = tokenizer.AddedTokens.Select(t => t.Id).ToHashSet();
+        var withBytes = reference.Count(r => r.Ids.Any(id => id >= firstByte && id <= lastByte));
+        var withAdded = reference.Count(r => r.Ids.Any(addedIds.Contains));
+        var withNewline = fixture.Strings.Count(s => s.Contains('\n', StringComparison.Ordinal));
+        output.WriteLine($"corpus: {fixture.Strings.Count} strings, {withBytes} with byte-fallback ids, {withAdded} with added-token ids, {withNewline} with newlines");
+        Assert.True(withBytes > 300 && withAdded > 300 && withNewline > 300, "corpus does not exercise byte fallback, added tokens and newlines enough");
+
+        tokenizer.ClearPieceCache();
         var stopwatch = Stopwatch.StartNew();
         var actual = fixture.Strings.Select(tokenizer.Encode).ToArray();
         var elapsed = stopwatch.Elapsed;
+        stopwatch.Restart();
+        foreach (var s in fixture.Strings)
+        {
+            tokenizer.Encode(s);
+        }
+
+        var warm = stopwatch.Elapsed;
         output.WriteLine($"load {fixture.LoadTime.TotalMilliseconds:F0} ms (vocab {tokenizer.VocabularySize}); " +
-                         $"encoded {actual.Length} strings in {elapsed.TotalMilliseconds:F0} ms = {actual.Length / elapsed.TotalSeconds:F0} strings/s");
+                         $"encoded {actual.Length} strings in {elapsed.TotalMilliseconds:F0} ms = {actual.Length / elapsed.TotalSeconds:F0} strings/s " +
+                         $"(again with the piece cache filled: {actual.Length / warm.TotalSeconds:F0} strings/s)");
 
         var mismatches = Enumerable.Range(0, actual.Length).Where(i => !actual[i].SequenceEqual(reference[i].Ids)).ToList();
         Assert.True(mismatches.Count == 0, Describe(mismatches, i =>

@@ -159,3 +159,13 @@ internal sealed class NodeReferenceFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>
+/// Tests that load the 33 MB Gemma file and run node: one collection, so they run one after another instead of
+/// competing for CPU and memory (which would also distort the measured load time).
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class GemmaFileCollection
+{
+    public const string Name = "Gemma tokenizer file";
+}
