@@ -32,6 +32,7 @@ public sealed class GemmaTokenizer
     private readonly bool _byteFallback;
     private readonly bool _ignoreMerges;
     private readonly int[] _byteIds;
+    private readonly Dictionary<int, int> _vocabIdToAddedId;
     private readonly ConcurrentDictionary<string, int[]> _pieceCache = new(StringComparer.Ordinal);
 
     private const int MaxCachedPieceLength = 256;
@@ -141,6 +142,17 @@ public sealed class GemmaTokenizer
                 else
                 {
                     raw.Add((s.Content, s));
+                }
+            }
+
+            // transformers.js maps every model output string through the added tokens first, so a vocab entry
+            // whose text is also an added token (raw or normalized) encodes to the added id.
+            _vocabIdToAddedId = new Dictionary<int, int>();
+            foreach (var (content, spec) in raw.Concat(normalized))
+            {
+                if (_vocab.TryGetValue(content, out var vocabId) && vocabId != spec.Id)
+                {
+                    _vocabIdToAddedId[vocabId] = spec.Id;
                 }
             }
 
@@ -450,6 +462,17 @@ public sealed class GemmaTokenizer
         }
 
         var ids = EncodePieceUncached(piece);
+        if (_vocabIdToAddedId.Count > 0)
+        {
+            for (var i = 0; i < ids.Length; i++)
+            {
+                if (_vocabIdToAddedId.TryGetValue(ids[i], out var added))
+                {
+                    ids[i] = added;
+                }
+            }
+        }
+
         if (piece.Length <= MaxCachedPieceLength && _pieceCache.Count < MaxCachedPieces)
         {
             _pieceCache.TryAdd(piece, ids);

@@ -81,6 +81,9 @@ public sealed class GemmaTokenizerUnitTests
         Assert.Equal([4 + 0x78], tokenizer.Encode("x"));
         Assert.Equal([261, 4 + 0xE2, 4 + 0x82, 4 + 0xAC, 265], tokenizer.Encode("a€\n")); // € = E2 82 AC
         Assert.Equal([4 + 0xF0, 4 + 0x9F, 4 + 0x98, 4 + 0x80], tokenizer.Encode("😀")); // U+1F600 = F0 9F 98 80
+
+        // A lone surrogate cannot be UTF-8 encoded; like the WHATWG TextEncoder it becomes U+FFFD = EF BF BD.
+        Assert.Equal([261, 4 + 0xEF, 4 + 0xBF, 4 + 0xBD, 262], tokenizer.Encode("a\uD800b"));
     }
 
     [Fact]
