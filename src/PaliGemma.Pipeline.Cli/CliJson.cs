@@ -33,3 +33,19 @@ internal sealed record InferError(
 [JsonSerializable(typeof(InferLine))]
 [JsonSerializable(typeof(InferError))]
 internal sealed partial class CliJson : JsonSerializerContext;
+
+/// <summary>
+/// JSON output for people and tools: relaxed escaping so "&lt;loc0123&gt;" prints as written rather than \u003C...,
+/// which is still valid JSON.
+/// </summary>
+internal static class CliJsonOutput
+{
+    private static readonly System.Text.Json.JsonSerializerOptions Options = new(CliJson.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        TypeInfoResolver = CliJson.Default,
+    };
+
+    public static string Serialize<T>(T value) =>
+        System.Text.Json.JsonSerializer.Serialize(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Options.GetTypeInfo(typeof(T)));
+}

@@ -117,27 +117,9 @@ public sealed class PaliGemmaModel : IDisposable
         {
             vision = factory.Create(folder.VisionEncoderPath, "vision_encoder");
             embed = factory.Create(folder.EmbedTokensPath, "embed_tokens");
-            decoder = factory.Create(folder.DecoderPath, "decoder_model_merged");
+            (decoder, var rewriteNote) = CreateDecoder(folder, options, factory, logger);
             var contract = GraphContract.Validate(folder, config, vision, embed, decoder, imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength);
-            var lastOnly = contract.HasNumLogitsToKeep;
-            if (!lastOnly && options.RewriteDecoder)
-            {
-                var rewrite = DecoderGraphRewriter.TrySliceLastPosition(File.ReadAllBytes(folder.DecoderPath));
-                if (rewrite is { Rewritten: true, Model: { } bytes })
-                {
-                    var replaced = factory.Create(bytes, folder.DecoderPath, "decoder_model_merged (last-position prefill)");
-                    decoder.Dispose();
-                    decoder = replaced;
-                    contract = GraphContract.Validate(folder, config, vision, embed, decoder, imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength);
-                    lastOnly = true;
-                    InferenceLog.DecoderRewritten(logger, rewrite.Description);
-                }
-                else
-                {
-                    InferenceLog.DecoderNotRewritten(logger, rewrite.Description);
-                }
-            }
-
+            var lastOnly = contract.HasNumLogitsToKeep || rewriteNote is not null;
             var model = new PaliGemmaModel(folder, config, tokenizer, new ImagePreprocessor(imageConfig, limits), vision, embed, decoder, contract,
                 options, factory.DeviceName, lastOnly);
             InferenceLog.ModelReady(logger, folder.Directory, config.NumLayers, config.NumKeyValueHeads, config.HeadDim, config.HiddenSize,
@@ -151,6 +133,34 @@ public sealed class PaliGemmaModel : IDisposable
             decoder?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Creates the decoder session once: from the rewritten graph when the last-position rewrite applies, else from
+    /// the file. A decoder declaring num_logits_to_keep needs no rewrite; it is told to keep one position instead.
+    /// </summary>
+    private static (InferenceSession Decoder, string? RewriteNote) CreateDecoder(ModelFolder folder, InferenceOptions options, SessionFactory factory, ILogger logger)
+    {
+        if (!options.RewriteDecoder)
+        {
+            return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
+        }
+
+        var bytes = File.ReadAllBytes(folder.DecoderPath);
+        if (OnnxModelInfo.Read(bytes).Inputs.Contains(GraphContract.NumLogitsToKeep))
+        {
+            return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
+        }
+
+        var rewrite = DecoderGraphRewriter.TrySliceLastPosition(bytes);
+        if (rewrite is { Rewritten: true, Model: { } rewritten })
+        {
+            InferenceLog.DecoderRewritten(logger, rewrite.Description);
+            return (factory.Create(rewritten, folder.DecoderPath, "decoder_model_merged (last-position prefill)"), rewrite.Description);
+        }
+
+        InferenceLog.DecoderNotRewritten(logger, rewrite.Description);
+        return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
     }
 
     /// <summary>

@@ -90,6 +90,9 @@ public sealed class ImagePreprocessor
     /// <summary>Target height in pixels.</summary>
     public int Height { get; }
 
+    /// <summary>The preprocessor configuration this instance applies.</summary>
+    public ImageProcessorConfig Config => _config;
+
     /// <summary>Target width in pixels.</summary>
     public int Width { get; }
 

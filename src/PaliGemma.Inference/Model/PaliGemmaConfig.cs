@@ -4,7 +4,7 @@ namespace PaliGemma.Inference.Model;
 
 /// <summary>
 /// What config.json and generation_config.json declare about a PaliGemma model. Every dimension the runtime
-/// needs comes from here or from the graphs' own metadata (see <see cref="GraphContract"/>), never from constants.
+/// needs comes from here or from the graphs' own metadata (see the runtime's graph contract checks), never from constants.
 /// </summary>
 public sealed record PaliGemmaConfig
 {

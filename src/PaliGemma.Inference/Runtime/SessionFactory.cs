@@ -41,7 +41,7 @@ internal sealed class SessionFactory
         using var so = CreateOptions();
         // A graph loaded from memory has no folder of its own; point ORT at the original file's folder so
         // weights kept in .onnx_data files next to it still resolve.
-        so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(originalPath))!);
+        so.AddSessionConfigEntry(PaliGemma.Inference.Onnx.OnnxModelInfo.ExternalInitializersFolderConfigKey, Path.GetDirectoryName(Path.GetFullPath(originalPath))!);
         var session = new InferenceSession(model, so);
         InferenceLog.SessionLoaded(_logger, graphName, DeviceName, sw.ElapsedMilliseconds);
         return session;

