@@ -422,6 +422,8 @@ public sealed partial class ResultStore
     /// writers: on Postgres only rows written by transactions older than the snapshot's xmin (all finished, so
     /// no in-flight transaction can later commit a row that sorts before them) are returned, in (txid, seq)
     /// order. On SQLite the single writer makes the sequence commit-ordered.
+    /// Latency, not loss: xmin is server-wide, so any open write transaction on the Postgres server (in any
+    /// database) holds newer rows back until it ends; keep worker batches short and poll with the returned cursor.
     /// </summary>
     public Task<ChangePage> ReadChangesAsync(ChangeCursor cursor, int limit, CancellationToken cancellationToken)
     {
