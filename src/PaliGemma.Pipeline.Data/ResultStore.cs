@@ -57,6 +57,11 @@ public sealed partial class ResultStore
             {
                 var pending = (await context.Database.GetPendingMigrationsAsync(ct)).ToList();
                 await context.Database.MigrateAsync(ct);
+                if (!IsPostgres)
+                {
+                    // WAL lets readers (status, export, feed) run while a worker batch writes; it persists in the file.
+                    await context.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+                }
                 Log.Migrated(_logger, _factory.Provider, pending.Count);
             },
             cancellationToken);

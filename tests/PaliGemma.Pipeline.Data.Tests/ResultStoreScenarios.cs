@@ -53,8 +53,8 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
     public async Task Migrations_apply_on_an_empty_database_and_a_second_run_is_a_no_op()
     {
         // Given an empty database
-        var connectionString = await _target.CreateEmptyDatabaseAsync(_ct);
         _target.SkipOrThrowIfUnavailable();
+        var connectionString = await _target.CreateEmptyDatabaseAsync(_ct);
         await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
         {
             Assert.NotEmpty(await context.Database.GetPendingMigrationsAsync(_ct));
@@ -358,6 +358,29 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
         Assert.Equal(25, seen.Select(r => r.Uri).Distinct().Count());
         Assert.Equal(25, seen.Count);
         Assert.Equal(seen.OrderBy(r => r.Id).Select(r => r.Id), seen.Select(r => r.Id));
+    }
+
+    [SkippableFact]
+    public async Task Concurrent_worker_batches_all_land_once()
+    {
+        var store = Store;
+
+        // Given four workers writing 20 batches of 10 each at the same time, with every batch delivered twice
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            for (var b = 0; b < 20; b++)
+            {
+                var batch = new ResultBatch(
+                    Enumerable.Range(0, 10).Select(i => Result($"s3://b/{w}/{b}/{i}.jpg", "e", Caption, "text")).ToList(), [], []);
+                await store.WriteBatchAsync(batch, _ct);
+                await store.WriteBatchAsync(batch, _ct);
+            }
+        })));
+
+        // Then the feed, read from the start, holds each of the 800 objects exactly once
+        var (rows, _) = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 800, _ct, pageSize: 50);
+        Assert.Equal(800, rows.Count);
+        Assert.Equal(800, rows.Select(r => r.Uri).Distinct().Count());
     }
 
     private static ResultRecord Result(string uri, string etag, string task, string text, Guid? runId = null) =>
