@@ -22,8 +22,11 @@ public sealed partial class ResultStore
     /// <summary>Postgres NOTIFY channel carrying comma-separated result ids (empty when too many for one payload).</summary>
     public const string NotifyChannel = "pgpipe_results";
 
-    // Postgres caps parameters per statement at 65535; rows x 12 parameters stays far below with this chunk.
+    // Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 12 parameters stays below.
     private const int MaxRowsPerStatement = 1000;
+
+    // A command holding several statements is flushed once it passes this many parameters.
+    private const int MaxParametersPerCommand = 20_000;
 
     private readonly PipelineDbContextFactory _factory;
     private readonly TimeProvider _time;
@@ -163,7 +166,8 @@ public sealed partial class ResultStore
     /// <summary>
     /// Skip-existing lookup for the producer, one round trip per page: which (uri, etag, task) of the page
     /// already have a successful result for <paramref name="model"/>. Failed combinations are not returned, so
-    /// the next run retries them.
+    /// the next run retries them. Superseded rows count as existing, so call <see cref="MarkSupersededByNewEtagAsync"/>
+    /// for the page first: it revives results of an object that came back with the same ETag.
     /// </summary>
     public Task<IReadOnlySet<ExistingResult>> FindExistingResultsAsync(
         IReadOnlyList<ObjectVersion> page, string model, IReadOnlyCollection<string> tasks, CancellationToken cancellationToken) =>
@@ -216,26 +220,48 @@ public sealed partial class ResultStore
     internal async Task WriteBatchCoreAsync(DbConnection connection, DbTransaction transaction, ResultBatch batch, CancellationToken ct)
     {
         var now = Now;
-        foreach (var chunk in batch.Images.DistinctBy(i => (i.Uri, i.ETag)).Chunk(MaxRowsPerStatement))
+        // Deduplicate keys: a batch may carry a redelivered message twice, and ON CONFLICT cannot touch a row twice.
+        var images = batch.Images.GroupBy(i => (i.Uri, i.ETag)).Select(g => g.Last()).ToList();
+        var results = batch.Results.GroupBy(r => (r.Uri, r.ETag, r.Model, r.Task)).Select(g => g.Last()).ToList();
+        var failures = batch.Failures.GroupBy(f => (f.Uri, f.ETag, f.Model, f.Task)).Select(g => g.Last()).ToList();
+
+        // SQLite: BEGIN IMMEDIATE holds the single write lock, so max+1, max+2, ... is commit-ordered.
+        var seqNext = IsPostgres || results.Count == 0 ? 0 : await MaxChangeSeqAsync(connection, transaction, ct) + 1;
+
+        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
+        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
+        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        async Task FlushIfFullAsync()
         {
-            var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-            b.Sql.Append("INSERT INTO images (uri, etag, width, height, size) VALUES ");
-            AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Int(i.Width)}, {b.Int(i.Height)}, {b.Long(i.Size)})"));
-            b.Sql.Append(" ON CONFLICT (uri, etag) DO UPDATE SET width = excluded.width, height = excluded.height, size = excluded.size");
-            await using var command = b.Build();
+            if (b.ParameterCount > MaxParametersPerCommand)
+            {
+                await RunCommandAsync(b);
+                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+            }
+        }
+
+        async Task RunCommandAsync(SqlCommandBuilder builder)
+        {
+            if (builder.Sql.Length == 0)
+            {
+                return;
+            }
+
+            await using var command = builder.Build();
             await command.ExecuteNonQueryAsync(ct);
         }
 
-        // A batch may carry the same key twice (redelivery inside one batch); ON CONFLICT cannot touch a row twice.
-        var results = batch.Results.GroupBy(r => (r.Uri, r.ETag, r.Model, r.Task)).Select(g => g.Last()).ToList();
-        var written = 0;
+        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        {
+            b.Sql.Append("INSERT INTO images (uri, etag, width, height, size) VALUES ");
+            AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Int(i.Width)}, {b.Int(i.Height)}, {b.Long(i.Size)})"));
+            b.Sql.Append(" ON CONFLICT (uri, etag) DO UPDATE SET width = excluded.width, height = excluded.height, size = excluded.size;\n");
+            await FlushIfFullAsync();
+        }
+
         foreach (var chunk in results.Chunk(MaxRowsPerStatement))
         {
-            var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
             var at = b.Time(now);
-            // SQLite: BEGIN IMMEDIATE holds the single write lock, so max+1, max+2, ... is commit-ordered.
-            var seqBase = IsPostgres ? 0 : await MaxChangeSeqAsync(connection, transaction, ct);
-
             var keys = new List<string>(chunk.Length);
             if (IsPostgres)
             {
@@ -243,7 +269,6 @@ public sealed partial class ResultStore
             }
 
             b.Sql.Append("INSERT INTO results (uri, etag, model, task, text, boxes, prompt_tokens, generated_tokens, latency_ms, run_id, created_at, updated_at, superseded, change_seq) VALUES ");
-            var n = 0;
             AppendRows(b, chunk, (r, s) =>
             {
                 var uri = b.Text(r.Uri);
@@ -251,40 +276,35 @@ public sealed partial class ResultStore
                 var model = b.Text(r.Model);
                 var task = b.Text(r.Task);
                 keys.Add($"({uri}, {etag}, {model}, {task})");
-                n++;
-                var rowSeq = IsPostgres ? "nextval('results_change_seq')" : b.Long(seqBase + n);
+                var rowSeq = IsPostgres ? "nextval('results_change_seq')" : b.Long(seqNext++);
                 s.Append(CultureInfo.InvariantCulture,
                     $"({uri}, {etag}, {model}, {task}, {b.Text(r.Text)}, {b.Json(r.BoxesJson)}, {b.Int(r.PromptTokens)}, {b.Int(r.GeneratedTokens)}, {b.Double(r.LatencyMs)}, {b.Guid(r.RunId)}, {at}, {at}, FALSE, {rowSeq})");
             });
             b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET text = excluded.text, boxes = excluded.boxes, prompt_tokens = excluded.prompt_tokens, generated_tokens = excluded.generated_tokens, latency_ms = excluded.latency_ms, run_id = excluded.run_id, updated_at = excluded.updated_at, ");
-            b.Sql.Append(IsPostgres
-                ? "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id() RETURNING id), "
-                : "change_seq = excluded.change_seq; ");
 
-            // A success replaces any failure of the same key, so it stops counting as failed.
+            // A success replaces any failure of the same key, so it stops counting as failed. On Postgres the
+            // written ids go out as a NOTIFY, delivered by the server only when the transaction commits.
             if (IsPostgres)
             {
+                b.Sql.Append("change_seq = nextval('results_change_seq'), txid = pg_current_xact_id() RETURNING id), ");
                 b.Sql.Append("del AS (DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
                 b.Sql.AppendJoin(", ", keys);
                 b.Sql.Append(")) SELECT pg_notify('").Append(NotifyChannel)
-                    .Append("', CASE WHEN length(s) <= 7900 THEN s ELSE '' END) FROM (SELECT COALESCE(string_agg(id::text, ','), '') AS s FROM up) q");
+                    .Append("', CASE WHEN length(s) <= 7900 THEN s ELSE '' END) FROM (SELECT COALESCE(string_agg(id::text, ','), '') AS s FROM up) q;\n");
             }
             else
             {
+                b.Sql.Append("change_seq = excluded.change_seq;\n");
                 b.Sql.Append("DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
                 b.Sql.AppendJoin(", ", keys);
-                b.Sql.Append(')');
+                b.Sql.Append(");\n");
             }
 
-            await using var command = b.Build();
-            await command.ExecuteNonQueryAsync(ct);
-            written += chunk.Length;
+            await FlushIfFullAsync();
         }
 
-        var failures = batch.Failures.GroupBy(f => (f.Uri, f.ETag, f.Model, f.Task)).Select(g => g.Last()).ToList();
         foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
         {
-            var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
             var at = b.Time(now);
             b.Sql.Append("INSERT INTO failures (uri, etag, model, task, reason_code, message, attempts, run_id, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, 1, column7, ")
                 .Append(at).Append(", ").Append(at).Append(" FROM (VALUES ");
@@ -292,12 +312,12 @@ public sealed partial class ResultStore
                 $"({b.Text(f.Uri)}, {b.Text(f.ETag)}, {b.Text(f.Model)}, {b.Text(f.Task)}, {b.Text(f.ReasonCode)}, {b.Text(f.Message)}, {b.Guid(f.RunId)})"));
             // WHERE also disambiguates SQLite's INSERT ... SELECT ... ON CONFLICT grammar.
             b.Sql.Append(") AS v WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.uri = v.column1 AND r.etag = v.column2 AND r.model = v.column3 AND r.task = v.column4)");
-            b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET reason_code = excluded.reason_code, message = excluded.message, attempts = failures.attempts + 1, run_id = excluded.run_id, updated_at = excluded.updated_at");
-            await using var command = b.Build();
-            await command.ExecuteNonQueryAsync(ct);
+            b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET reason_code = excluded.reason_code, message = excluded.message, attempts = failures.attempts + 1, run_id = excluded.run_id, updated_at = excluded.updated_at;\n");
+            await FlushIfFullAsync();
         }
 
-        Log.BatchWritten(_logger, written, failures.Count, batch.Images.Count);
+        await RunCommandAsync(b);
+        Log.BatchWritten(_logger, results.Count, failures.Count, images.Count);
     }
 
     /// <summary>
@@ -318,6 +338,7 @@ public sealed partial class ResultStore
                     b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(Now)}, {bump} FROM (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v WHERE results.uri = v.column1 AND results.superseded <> (results.etag <> v.column2)");
+                    AppendWakeUp(b);
                     await using var command = b.Build();
                     changed += await command.ExecuteNonQueryAsync(ct);
                 }
@@ -349,6 +370,7 @@ public sealed partial class ResultStore
                 var bump = await ChangeBumpAsync(b, connection, transaction, ct);
                 b.Sql.Append(CultureInfo.InvariantCulture,
                     $"UPDATE results SET superseded = TRUE, updated_at = {b.Time(Now)}, {bump} WHERE superseded = FALSE AND model = {b.Text(run.Model)} AND substr(uri, 1, {b.Int(run.Source.Length)}) = {b.Text(run.Source)} AND NOT EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = {b.Guid(runId)} AND ri.uri = results.uri)");
+                AppendWakeUp(b);
                 await using var command = b.Build();
                 var swept = await command.ExecuteNonQueryAsync(ct);
                 Log.SweptMissing(_logger, run.Name, swept);
@@ -678,6 +700,16 @@ public sealed partial class ResultStore
         max.Transaction = transaction;
         max.CommandText = "SELECT COALESCE(MAX(change_seq), 0) FROM results";
         return Convert.ToInt64(await max.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Superseding changes feed rows too; an empty NOTIFY payload tells listeners "read the feed".</summary>
+    private void AppendWakeUp(SqlCommandBuilder b)
+    {
+        if (IsPostgres)
+        {
+            // A second statement in the same command: ExecuteNonQuery still reports the UPDATE's row count.
+            b.Sql.Append("; SELECT pg_notify('").Append(NotifyChannel).Append("', '')");
+        }
     }
 
     private static void AppendRows<T>(SqlCommandBuilder b, IEnumerable<T> rows, Action<T, StringBuilder> appendRow)

@@ -26,6 +26,8 @@ internal sealed class SqlCommandBuilder
 
     public bool IsPostgres => _provider == DatabaseProvider.Postgres;
 
+    public int ParameterCount => _next;
+
     /// <summary>Adds a parameter and returns its placeholder (e.g. "@p3").</summary>
     public string Add(object? value, DbType type)
     {
