@@ -1,0 +1,162 @@
+namespace PaliGemma.Pipeline.Data;
+
+/// <summary>An object version: URI plus ETag (or content hash for local files).</summary>
+public sealed record ObjectVersion(string Uri, string ETag);
+
+/// <summary>What a new run lists and runs.</summary>
+/// <param name="Name">Unique run name.</param>
+/// <param name="Source">Listed source prefix (s3://bucket/prefix/ or a folder path).</param>
+/// <param name="Model">Model id.</param>
+/// <param name="Tasks">Task keys, e.g. "caption en", "ocr".</param>
+public sealed record RunDefinition(string Name, string Source, string Model, IReadOnlyList<string> Tasks);
+
+/// <summary>A stored run, including its enumeration state for resume.</summary>
+public sealed record RunInfo(
+    Guid Id,
+    string Name,
+    string Source,
+    string Model,
+    IReadOnlyList<string> Tasks,
+    DateTime CreatedAt,
+    string? LastListedKey,
+    bool ListingCompleted,
+    long ListedCount,
+    long EnqueuedCount);
+
+/// <summary>An object listed by a run. <paramref name="Enqueued"/> is false when all its tasks were reused.</summary>
+public sealed record RunItemRecord(string Uri, string ETag, long Size, bool Enqueued);
+
+/// <summary>Decoded image facts for one object version.</summary>
+public sealed record ImageRecord(string Uri, string ETag, int Width, int Height, long Size);
+
+/// <summary>A successful model output to upsert. BoxesJson holds boxes/masks as a JSON document, or null.</summary>
+public sealed record ResultRecord(
+    string Uri,
+    string ETag,
+    string Model,
+    string Task,
+    string? Text,
+    string? BoxesJson,
+    int PromptTokens,
+    int GeneratedTokens,
+    double LatencyMs,
+    Guid? RunId);
+
+/// <summary>A failed (object, task) to record. Ignored when a result for the same key already exists.</summary>
+public sealed record FailureRecord(
+    string Uri,
+    string ETag,
+    string Model,
+    string Task,
+    string ReasonCode,
+    string? Message,
+    Guid? RunId);
+
+/// <summary>Everything one worker batch persists, written in one transaction.</summary>
+public sealed record ResultBatch(
+    IReadOnlyList<ResultRecord> Results,
+    IReadOnlyList<FailureRecord> Failures,
+    IReadOnlyList<ImageRecord> Images)
+{
+    /// <summary>A batch of results only.</summary>
+    public static ResultBatch Of(params ResultRecord[] results) => new(results, [], []);
+}
+
+/// <summary>A stored result as seen through current_results.</summary>
+public sealed record StoredResult(
+    long Id,
+    string Uri,
+    string ETag,
+    string Model,
+    string Task,
+    string? Text,
+    string? BoxesJson,
+    Guid? RunId,
+    DateTime UpdatedAt);
+
+/// <summary>
+/// A position in the change feed. On Postgres <see cref="TransactionId"/> is the writing transaction's xid8;
+/// on SQLite it is always 0 and <see cref="Sequence"/> alone orders the feed.
+/// </summary>
+public readonly record struct ChangeCursor(long TransactionId, long Sequence)
+{
+    /// <summary>Before the first row.</summary>
+    public static ChangeCursor Start => default;
+
+    /// <summary>"txid:seq", for storing the cursor in a downstream indexer.</summary>
+    public override string ToString() => $"{TransactionId}:{Sequence}";
+
+    /// <summary>Parses <see cref="ToString"/> output.</summary>
+    public static ChangeCursor Parse(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length != 2 || !long.TryParse(parts[0], out var tx) || !long.TryParse(parts[1], out var seq))
+        {
+            throw new FormatException($"Change cursor '{text}' is not of the form <txid>:<seq>.");
+        }
+
+        return new ChangeCursor(tx, seq);
+    }
+}
+
+/// <summary>One changed result row in the feed. Superseded rows appear too, so indexers can delete them.</summary>
+public sealed record ChangeFeedRow(
+    long Id,
+    string Uri,
+    string ETag,
+    string Model,
+    string Task,
+    string? Text,
+    string? BoxesJson,
+    bool Superseded,
+    DateTime UpdatedAt,
+    ChangeCursor Position);
+
+/// <summary>A page of the change feed and the cursor to pass next time (unchanged when the page is empty).</summary>
+public sealed record ChangePage(IReadOnlyList<ChangeFeedRow> Rows, ChangeCursor Next);
+
+/// <summary>Progress of a run. Combinations = listed objects x tasks; Pending = Combinations - Done - Failed.</summary>
+public sealed record RunStatus(
+    Guid RunId,
+    string Name,
+    bool ListingCompleted,
+    long Listed,
+    long Enqueued,
+    long Combinations,
+    long Done,
+    long Failed,
+    long Pending,
+    double ThroughputPerMinute,
+    TimeSpan? Eta);
+
+/// <summary>A full-text hit from current results; higher <see cref="Rank"/> is better.</summary>
+public sealed record SearchHit(string Uri, string Task, string Model, string Snippet, double Rank);
+
+/// <summary>Status of one (object, task) of a run in an export.</summary>
+public enum ExportStatus
+{
+    /// <summary>A result exists (from this run or reused from an earlier one).</summary>
+    Ok,
+
+    /// <summary>Only a failure exists.</summary>
+    Failed,
+
+    /// <summary>Neither yet.</summary>
+    Pending,
+}
+
+/// <summary>One (object, task) row of a run's export, with the image size for COCO.</summary>
+public sealed record ExportRow(
+    string Uri,
+    string ETag,
+    string Task,
+    ExportStatus Status,
+    string? Text,
+    string? BoxesJson,
+    string? ReasonCode,
+    string? FailureMessage,
+    int? Width,
+    int? Height);
+
+/// <summary>A (uri, etag, task) that already has a successful result for the queried model.</summary>
+public sealed record ExistingResult(string Uri, string ETag, string Task);

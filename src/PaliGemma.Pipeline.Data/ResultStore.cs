@@ -1,0 +1,756 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace PaliGemma.Pipeline.Data;
+
+/// <summary>
+/// The result store used by the producer, the workers and the CLI. Every method opens a short-lived context
+/// and runs inside the provider's execution strategy (Postgres retries transient faults; a retried batch is
+/// safe because every write is an idempotent upsert). Bulk statements use hand-written SQL so that a worker
+/// batch is one transaction with few round trips on both providers.
+/// </summary>
+public sealed partial class ResultStore
+{
+    /// <summary>Postgres NOTIFY channel carrying comma-separated result ids (empty when too many for one payload).</summary>
+    public const string NotifyChannel = "pgpipe_results";
+
+    // Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 12 parameters stays below.
+    private const int MaxRowsPerStatement = 1000;
+
+    // A command holding several statements is flushed once it passes this many parameters.
+    private const int MaxParametersPerCommand = 20_000;
+
+    private readonly PipelineDbContextFactory _factory;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ResultStore> _logger;
+
+    /// <summary>Creates the store.</summary>
+    public ResultStore(PipelineDbContextFactory factory, TimeProvider time, ILogger<ResultStore> logger)
+    {
+        _factory = factory;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>The provider in use.</summary>
+    public DatabaseProvider Provider => _factory.Provider;
+
+    private bool IsPostgres => _factory.Provider == DatabaseProvider.Postgres;
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    /// <summary>
+    /// Applies pending EF Core migrations of the configured provider. Never called implicitly: `pgpipe migrate`
+    /// and the embedded mode's first use call it.
+    /// </summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var context = _factory.CreateDbContext();
+        var strategy = context.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(
+            async ct =>
+            {
+                var pending = (await context.Database.GetPendingMigrationsAsync(ct)).ToList();
+                await context.Database.MigrateAsync(ct);
+                if (!IsPostgres)
+                {
+                    // WAL lets readers (status, export, feed) run while a worker batch writes; it persists in the file.
+                    await context.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+                }
+                Log.Migrated(_logger, _factory.Provider, pending.Count);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Creates a run. Throws <see cref="InvalidOperationException"/> if the name is taken (use GetRunAsync(name) to resume).</summary>
+    public Task<RunInfo> CreateRunAsync(RunDefinition definition, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(definition.Name);
+        if (definition.Tasks.Count == 0)
+        {
+            throw new ArgumentException($"Run '{definition.Name}' has no tasks; at least one task key is required.", nameof(definition));
+        }
+
+        var id = Guid.NewGuid();
+        var created = Now;
+        return ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                if (await FindRunAsync(connection, transaction, definition.Name, null, ct) is { } existing)
+                {
+                    throw new InvalidOperationException(
+                        $"A run named '{definition.Name}' already exists (id {existing.Id}); resume it with GetRunAsync instead of creating it again.");
+                }
+
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"INSERT INTO runs (id, name, source, model, tasks, created_at, last_listed_key, listing_completed, listed_count, enqueued_count) VALUES ({b.Guid(id)}, {b.Text(definition.Name)}, {b.Text(definition.Source)}, {b.Text(definition.Model)}, {b.Json(JsonSerializer.Serialize(definition.Tasks))}, {b.Time(created)}, NULL, FALSE, 0, 0)");
+                await using var command = b.Build();
+                await command.ExecuteNonQueryAsync(ct);
+                return new RunInfo(id, definition.Name, definition.Source, definition.Model, definition.Tasks, created, null, false, 0, 0);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Finds a run by name, or null.</summary>
+    public Task<RunInfo?> GetRunAsync(string name, CancellationToken cancellationToken) =>
+        ExecuteAsync(false, (c, t, ct) => FindRunAsync(c, t, name, null, ct), cancellationToken);
+
+    /// <summary>Finds a run by id, or null.</summary>
+    public Task<RunInfo?> GetRunAsync(Guid id, CancellationToken cancellationToken) =>
+        ExecuteAsync(false, (c, t, ct) => FindRunAsync(c, t, null, id, ct), cancellationToken);
+
+    /// <summary>
+    /// Records one listed page of a run (one transaction): inserts run_items (existing (run, uri) rows are kept,
+    /// so a resumed producer never duplicates), advances the resume key and the counts.
+    /// Publish the page's jobs before calling this: a crash in between re-publishes, which upserts harmlessly.
+    /// </summary>
+    /// <returns>How many items were new to the run.</returns>
+    public Task<int> RecordListedPageAsync(Guid runId, IReadOnlyList<RunItemRecord> items, string? lastListedKey, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                int inserted = 0, enqueued = 0;
+                foreach (var chunk in items.DistinctBy(i => i.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                {
+                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    var run = b.Guid(runId);
+                    b.Sql.Append("INSERT INTO run_items (run_id, uri, etag, size, enqueued) VALUES ");
+                    AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({run}, {b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Long(i.Size)}, {b.Bool(i.Enqueued)})"));
+                    b.Sql.Append(" ON CONFLICT (run_id, uri) DO NOTHING RETURNING enqueued");
+                    await using var command = b.Build();
+                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    while (await reader.ReadAsync(ct))
+                    {
+                        inserted++;
+                        enqueued += reader.GetBool(0) ? 1 : 0;
+                    }
+                }
+
+                var u = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                u.Sql.Append(CultureInfo.InvariantCulture,
+                    $"UPDATE runs SET last_listed_key = COALESCE({u.Text(lastListedKey)}, last_listed_key), listed_count = listed_count + {u.Long(inserted)}, enqueued_count = enqueued_count + {u.Long(enqueued)} WHERE id = {u.Guid(runId)}");
+                await using var update = u.Build();
+                if (await update.ExecuteNonQueryAsync(ct) != 1)
+                {
+                    throw new InvalidOperationException($"Run {runId} does not exist; create it with CreateRunAsync first.");
+                }
+
+                return inserted;
+            },
+            cancellationToken);
+
+    /// <summary>Marks the run's listing complete; required before <see cref="MarkSupersededMissingAsync"/>.</summary>
+    public Task CompleteListingAsync(Guid runId, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE runs SET listing_completed = TRUE WHERE id = {b.Guid(runId)}");
+                await using var command = b.Build();
+                return await command.ExecuteNonQueryAsync(ct);
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Skip-existing lookup for the producer, one round trip per page: which (uri, etag, task) of the page
+    /// already have a successful result for <paramref name="model"/>. Failed combinations are not returned, so
+    /// the next run retries them. Superseded rows count as existing, so call <see cref="MarkSupersededByNewEtagAsync"/>
+    /// for the page first: it revives results of an object that came back with the same ETag.
+    /// </summary>
+    public Task<IReadOnlySet<ExistingResult>> FindExistingResultsAsync(
+        IReadOnlyList<ObjectVersion> page, string model, IReadOnlyCollection<string> tasks, CancellationToken cancellationToken) =>
+        ExecuteAsync<IReadOnlySet<ExistingResult>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var found = new HashSet<ExistingResult>();
+                if (page.Count == 0 || tasks.Count == 0)
+                {
+                    return found;
+                }
+
+                foreach (var chunk in page.Chunk(MaxRowsPerStatement))
+                {
+                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Sql.Append("SELECT r.uri, r.etag, r.task FROM results r JOIN (VALUES ");
+                    AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
+                    b.Sql.Append(CultureInfo.InvariantCulture, $") AS v ON r.uri = v.column1 AND r.etag = v.column2 WHERE r.model = {b.Text(model)} AND r.task IN (");
+                    b.Sql.AppendJoin(", ", tasks.Select(t => b.Text(t)));
+                    b.Sql.Append(')');
+                    await using var command = b.Build();
+                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    while (await reader.ReadAsync(ct))
+                    {
+                        found.Add(new ExistingResult(reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+                    }
+                }
+
+                return found;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Persists one worker batch in one transaction: image facts, results (upsert on (uri, etag, model, task);
+    /// an update re-enters the change feed), deletion of failures the results replace, and failures (attempts
+    /// counted; skipped where a result exists). On Postgres a NOTIFY with the written ids is sent on commit.
+    /// </summary>
+    public Task WriteBatchAsync(ResultBatch batch, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                await WriteBatchCoreAsync(connection, transaction!, batch, ct);
+                return 0;
+            },
+            cancellationToken);
+
+    /// <summary>The body of <see cref="WriteBatchAsync"/> on a caller's transaction (tests hold it open to delay the commit).</summary>
+    internal async Task WriteBatchCoreAsync(DbConnection connection, DbTransaction transaction, ResultBatch batch, CancellationToken ct)
+    {
+        var now = Now;
+        // Deduplicate keys: a batch may carry a redelivered message twice, and ON CONFLICT cannot touch a row twice.
+        var images = batch.Images.GroupBy(i => (i.Uri, i.ETag)).Select(g => g.Last()).ToList();
+        var results = batch.Results.GroupBy(r => (r.Uri, r.ETag, r.Model, r.Task)).Select(g => g.Last()).ToList();
+        var failures = batch.Failures.GroupBy(f => (f.Uri, f.ETag, f.Model, f.Task)).Select(g => g.Last()).ToList();
+
+        // SQLite: BEGIN IMMEDIATE holds the single write lock, so max+1, max+2, ... is commit-ordered.
+        var seqNext = IsPostgres || results.Count == 0 ? 0 : await MaxChangeSeqAsync(connection, transaction, ct) + 1;
+
+        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
+        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
+        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        async Task FlushIfFullAsync()
+        {
+            if (b.ParameterCount > MaxParametersPerCommand)
+            {
+                await RunCommandAsync(b);
+                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+            }
+        }
+
+        async Task RunCommandAsync(SqlCommandBuilder builder)
+        {
+            if (builder.Sql.Length == 0)
+            {
+                return;
+            }
+
+            await using var command = builder.Build();
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        {
+            b.Sql.Append("INSERT INTO images (uri, etag, width, height, size) VALUES ");
+            AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Int(i.Width)}, {b.Int(i.Height)}, {b.Long(i.Size)})"));
+            b.Sql.Append(" ON CONFLICT (uri, etag) DO UPDATE SET width = excluded.width, height = excluded.height, size = excluded.size;\n");
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in results.Chunk(MaxRowsPerStatement))
+        {
+            var at = b.Time(now);
+            var keys = new List<string>(chunk.Length);
+            if (IsPostgres)
+            {
+                b.Sql.Append("WITH up AS (");
+            }
+
+            b.Sql.Append("INSERT INTO results (uri, etag, model, task, text, boxes, prompt_tokens, generated_tokens, latency_ms, run_id, created_at, updated_at, superseded, change_seq) VALUES ");
+            AppendRows(b, chunk, (r, s) =>
+            {
+                var uri = b.Text(r.Uri);
+                var etag = b.Text(r.ETag);
+                var model = b.Text(r.Model);
+                var task = b.Text(r.Task);
+                keys.Add($"({uri}, {etag}, {model}, {task})");
+                var rowSeq = IsPostgres ? "nextval('results_change_seq')" : b.Long(seqNext++);
+                s.Append(CultureInfo.InvariantCulture,
+                    $"({uri}, {etag}, {model}, {task}, {b.Text(r.Text)}, {b.Json(r.BoxesJson)}, {b.Int(r.PromptTokens)}, {b.Int(r.GeneratedTokens)}, {b.Double(r.LatencyMs)}, {b.Guid(r.RunId)}, {at}, {at}, FALSE, {rowSeq})");
+            });
+            b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET text = excluded.text, boxes = excluded.boxes, prompt_tokens = excluded.prompt_tokens, generated_tokens = excluded.generated_tokens, latency_ms = excluded.latency_ms, run_id = excluded.run_id, updated_at = excluded.updated_at, ");
+
+            // A success replaces any failure of the same key, so it stops counting as failed. On Postgres the
+            // written ids go out as a NOTIFY, delivered by the server only when the transaction commits.
+            if (IsPostgres)
+            {
+                b.Sql.Append("change_seq = nextval('results_change_seq'), txid = pg_current_xact_id() RETURNING id), ");
+                b.Sql.Append("del AS (DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
+                b.Sql.AppendJoin(", ", keys);
+                b.Sql.Append(")) SELECT pg_notify('").Append(NotifyChannel)
+                    .Append("', CASE WHEN length(s) <= 7900 THEN s ELSE '' END) FROM (SELECT COALESCE(string_agg(id::text, ','), '') AS s FROM up) q;\n");
+            }
+            else
+            {
+                b.Sql.Append("change_seq = excluded.change_seq;\n");
+                b.Sql.Append("DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
+                b.Sql.AppendJoin(", ", keys);
+                b.Sql.Append(");\n");
+            }
+
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
+        {
+            var at = b.Time(now);
+            b.Sql.Append("INSERT INTO failures (uri, etag, model, task, reason_code, message, attempts, run_id, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, 1, column7, ")
+                .Append(at).Append(", ").Append(at).Append(" FROM (VALUES ");
+            AppendRows(b, chunk, (f, s) => s.Append(CultureInfo.InvariantCulture,
+                $"({b.Text(f.Uri)}, {b.Text(f.ETag)}, {b.Text(f.Model)}, {b.Text(f.Task)}, {b.Text(f.ReasonCode)}, {b.Text(f.Message)}, {b.Guid(f.RunId)})"));
+            // WHERE also disambiguates SQLite's INSERT ... SELECT ... ON CONFLICT grammar.
+            b.Sql.Append(") AS v WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.uri = v.column1 AND r.etag = v.column2 AND r.model = v.column3 AND r.task = v.column4)");
+            b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET reason_code = excluded.reason_code, message = excluded.message, attempts = failures.attempts + 1, run_id = excluded.run_id, updated_at = excluded.updated_at;\n");
+            await FlushIfFullAsync();
+        }
+
+        await RunCommandAsync(b);
+        Log.BatchWritten(_logger, results.Count, failures.Count, images.Count);
+    }
+
+    /// <summary>
+    /// Superseding case (a): for each listed object version, results of the same URI with another ETag become
+    /// superseded, and results with this ETag are revived (an object that came back). Call once per listed page.
+    /// </summary>
+    /// <returns>Rows whose superseded flag changed.</returns>
+    public Task<int> MarkSupersededByNewEtagAsync(IReadOnlyList<ObjectVersion> listed, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                var changed = 0;
+                foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                {
+                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    var bump = await ChangeBumpAsync(b, connection, transaction, ct);
+                    b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(Now)}, {bump} FROM (VALUES ");
+                    AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
+                    b.Sql.Append(") AS v WHERE results.uri = v.column1 AND results.superseded <> (results.etag <> v.column2)");
+                    AppendWakeUp(b);
+                    await using var command = b.Build();
+                    changed += await command.ExecuteNonQueryAsync(ct);
+                }
+
+                return changed;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Superseding case (b), mark-and-sweep: run_items of a run whose listing completed are the "mark"; this
+    /// sweeps results of the run's model under the run's source whose URI the listing did not see. One
+    /// set-based UPDATE, so nothing is loaded into memory however many keys the source holds.
+    /// </summary>
+    /// <returns>Rows newly superseded.</returns>
+    public Task<int> MarkSupersededMissingAsync(Guid runId, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                var run = await FindRunAsync(connection, transaction, null, runId, ct)
+                    ?? throw new InvalidOperationException($"Run {runId} does not exist.");
+                if (!run.ListingCompleted)
+                {
+                    throw new InvalidOperationException(
+                        $"Run '{run.Name}' has not completed its listing; superseding missing objects after a partial listing would hide live results. Call CompleteListingAsync when the listing reaches its end.");
+                }
+
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                var bump = await ChangeBumpAsync(b, connection, transaction, ct);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"UPDATE results SET superseded = TRUE, updated_at = {b.Time(Now)}, {bump} WHERE superseded = FALSE AND model = {b.Text(run.Model)} AND substr(uri, 1, {b.Int(run.Source.Length)}) = {b.Text(run.Source)} AND NOT EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = {b.Guid(runId)} AND ri.uri = results.uri)");
+                AppendWakeUp(b);
+                await using var command = b.Build();
+                var swept = await command.ExecuteNonQueryAsync(ct);
+                Log.SweptMissing(_logger, run.Name, swept);
+                return swept;
+            },
+            cancellationToken);
+
+    /// <summary>Current (latest non-superseded) results of one object, from the current_results view.</summary>
+    public Task<IReadOnlyList<StoredResult>> GetCurrentResultsAsync(string uri, CancellationToken cancellationToken) =>
+        ExecuteAsync<IReadOnlyList<StoredResult>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                var boxes = IsPostgres ? "boxes::text" : "boxes";
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"SELECT id, uri, etag, model, task, text, {boxes}, run_id, updated_at FROM current_results WHERE uri = {b.Text(uri)} ORDER BY model, task");
+                await using var command = b.Build();
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                var rows = new List<StoredResult>();
+                while (await reader.ReadAsync(ct))
+                {
+                    rows.Add(new StoredResult(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                        reader.GetNullableString(5), reader.GetNullableString(6), reader.GetNullableGuid(7), reader.GetUtcDateTime(8)));
+                }
+
+                return rows;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Full-text search over current results, best first. Postgres: websearch syntax, english stemming,
+    /// ts_rank_cd. SQLite: FTS5 with the porter stemmer, every word required, bm25 (negated so higher is better).
+    /// </summary>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return ExecuteAsync<IReadOnlyList<SearchHit>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var hits = new List<SearchHit>();
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                if (IsPostgres)
+                {
+                    b.Sql.Append(CultureInfo.InvariantCulture,
+                        $"SELECT r.uri, r.task, r.model, ts_headline('english', coalesce(r.text, ''), q, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8'), ts_rank_cd(r.search_vector, q) AS rank FROM current_results r, websearch_to_tsquery('english', {b.Text(query)}) q WHERE r.search_vector @@ q ORDER BY rank DESC, r.id LIMIT {b.Int(limit)}");
+                }
+                else
+                {
+                    var match = FtsQuery(query);
+                    if (match.Length == 0)
+                    {
+                        return hits;
+                    }
+
+                    b.Sql.Append(CultureInfo.InvariantCulture,
+                        $"SELECT r.uri, r.task, r.model, snippet(results_fts, 0, '[', ']', '...', 16), -bm25(results_fts) AS rank FROM results_fts JOIN current_results r ON r.id = results_fts.rowid WHERE results_fts MATCH {b.Text(match)} ORDER BY rank DESC, r.id LIMIT {b.Int(limit)}");
+                }
+
+                await using var command = b.Build();
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    hits.Add(new SearchHit(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                        Convert.ToDouble(reader.GetValue(4), CultureInfo.InvariantCulture)));
+                }
+
+                return hits;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads the change feed after <paramref name="cursor"/>. Never skips a committed row under concurrent
+    /// writers: on Postgres only rows written by transactions older than the snapshot's xmin (all finished, so
+    /// no in-flight transaction can later commit a row that sorts before them) are returned, in (txid, seq)
+    /// order. On SQLite the single writer makes the sequence commit-ordered.
+    /// Latency, not loss: xmin is server-wide, so any open write transaction on the Postgres server (in any
+    /// database) holds newer rows back until it ends; keep worker batches short and poll with the returned cursor.
+    /// </summary>
+    public Task<ChangePage> ReadChangesAsync(ChangeCursor cursor, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                if (IsPostgres)
+                {
+                    var tx = $"CAST(CAST({b.Long(cursor.TransactionId)} AS text) AS xid8)";
+                    b.Sql.Append(CultureInfo.InvariantCulture,
+                        $"SELECT id, uri, etag, model, task, text, boxes::text, superseded, updated_at, CAST(CAST(txid AS text) AS bigint), change_seq FROM results WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) AND (txid > {tx} OR (txid = {tx} AND change_seq > {b.Long(cursor.Sequence)})) ORDER BY txid, change_seq LIMIT {b.Int(limit)}");
+                }
+                else
+                {
+                    b.Sql.Append(CultureInfo.InvariantCulture,
+                        $"SELECT id, uri, etag, model, task, text, boxes, superseded, updated_at, 0, change_seq FROM results WHERE change_seq > {b.Long(cursor.Sequence)} ORDER BY change_seq LIMIT {b.Int(limit)}");
+                }
+
+                await using var command = b.Build();
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                var rows = new List<ChangeFeedRow>();
+                var next = cursor;
+                while (await reader.ReadAsync(ct))
+                {
+                    next = new ChangeCursor(reader.GetLong(9), reader.GetLong(10));
+                    rows.Add(new ChangeFeedRow(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                        reader.GetNullableString(5), reader.GetNullableString(6), reader.GetBool(7), reader.GetUtcDateTime(8), next));
+                }
+
+                return new ChangePage(rows, next);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Postgres only: yields the ids of each NOTIFY on <see cref="NotifyChannel"/> (an empty list means "many
+    /// rows, read the feed"). A wake-up for <see cref="ReadChangesAsync"/> readers, not a delivery guarantee:
+    /// notifications sent while not listening are lost, so readers always page from their cursor.
+    /// Ends by throwing <see cref="OperationCanceledException"/> when cancelled.
+    /// </summary>
+    public async IAsyncEnumerable<IReadOnlyList<long>> ListenAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (!IsPostgres)
+        {
+            throw new InvalidOperationException(
+                "ListenAsync needs Database:Provider=Postgres; with SQLite poll ReadChangesAsync instead (there is no LISTEN/NOTIFY).");
+        }
+
+        var channel = Channel.CreateUnbounded<IReadOnlyList<long>>();
+        await using var connection = new NpgsqlConnection(_factory.ConnectionString);
+        connection.Notification += (_, e) => channel.Writer.TryWrite(ParseIds(e.Payload));
+        await connection.OpenAsync(cancellationToken);
+        await using (var listen = new NpgsqlCommand($"LISTEN {NotifyChannel}", connection))
+        {
+            await listen.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        while (true)
+        {
+            await connection.WaitAsync(cancellationToken);
+            while (channel.Reader.TryRead(out var ids))
+            {
+                yield return ids;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Run progress: listed/enqueued objects, (object, task) combinations done (including results reused from
+    /// earlier runs), failed, pending; throughput = results this run wrote in the last <paramref name="window"/>.
+    /// </summary>
+    public Task<RunStatus> GetRunStatusAsync(Guid runId, TimeSpan window, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
+        return ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var run = await FindRunAsync(connection, transaction, null, runId, ct)
+                    ?? throw new InvalidOperationException($"Run {runId} does not exist.");
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                var id = b.Guid(runId);
+                var model = b.Text(run.Model);
+                var tasks = string.Join(", ", run.Tasks.Select(t => b.Text(t)));
+                b.Sql.Append(CultureInfo.InvariantCulture, $"""
+                    SELECT
+                      (SELECT COUNT(*) FROM run_items WHERE run_id = {id}),
+                      (SELECT COUNT(*) FROM run_items WHERE run_id = {id} AND enqueued = TRUE),
+                      (SELECT COUNT(*) FROM run_items ri JOIN results r ON r.uri = ri.uri AND r.etag = ri.etag AND r.model = {model} AND r.task IN ({tasks}) WHERE ri.run_id = {id}),
+                      (SELECT COUNT(*) FROM run_items ri JOIN failures f ON f.uri = ri.uri AND f.etag = ri.etag AND f.model = {model} AND f.task IN ({tasks}) WHERE ri.run_id = {id}),
+                      (SELECT COUNT(*) FROM results WHERE run_id = {id} AND updated_at >= {b.Time(Now - window)})
+                    """);
+                await using var command = b.Build();
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                await reader.ReadAsync(ct);
+                long listed = reader.GetLong(0), enqueued = reader.GetLong(1), done = reader.GetLong(2), failed = reader.GetLong(3), recent = reader.GetLong(4);
+                var combinations = listed * run.Tasks.Count;
+                var pending = Math.Max(0, combinations - done - failed);
+                var perMinute = recent / window.TotalMinutes;
+                TimeSpan? eta = pending == 0 ? TimeSpan.Zero : perMinute > 0 ? TimeSpan.FromMinutes(pending / perMinute) : null;
+                return new RunStatus(runId, run.Name, run.ListingCompleted, listed, enqueued, combinations, done, failed, pending, perMinute, eta);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Streams one row per (listed object, task) of a run, ordered by URI then task, joining results (from any
+    /// run: reused results count), failures and image sizes by (uri, etag, model, task). Streaming keeps memory
+    /// flat for millions of objects; it is not retried, so restart the export on a transient fault.
+    /// </summary>
+    public async IAsyncEnumerable<ExportRow> ExportRunAsync(Guid runId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var context = _factory.CreateDbContext();
+        await context.Database.OpenConnectionAsync(cancellationToken);
+        var connection = context.Database.GetDbConnection();
+        var run = await FindRunAsync(connection, null, null, runId, cancellationToken)
+            ?? throw new InvalidOperationException($"Run {runId} does not exist.");
+        var b = new SqlCommandBuilder(connection, null, _factory.Provider);
+        var model = b.Text(run.Model);
+        var tasks = string.Join(" UNION ALL ", run.Tasks.Select(t => $"SELECT {b.Text(t)} AS task"));
+        var boxes = IsPostgres ? "r.boxes::text" : "r.boxes";
+        b.Sql.Append(CultureInfo.InvariantCulture, $"""
+            SELECT ri.uri, ri.etag, t.task, r.id, r.text, {boxes}, f.reason_code, f.message, i.width, i.height
+            FROM run_items ri
+            CROSS JOIN ({tasks}) t
+            LEFT JOIN results r ON r.uri = ri.uri AND r.etag = ri.etag AND r.model = {model} AND r.task = t.task
+            LEFT JOIN failures f ON f.uri = ri.uri AND f.etag = ri.etag AND f.model = {model} AND f.task = t.task
+            LEFT JOIN images i ON i.uri = ri.uri AND i.etag = ri.etag
+            WHERE ri.run_id = {b.Guid(runId)}
+            ORDER BY ri.uri, t.task
+            """);
+        await using var command = b.Build();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var status = !reader.IsDBNull(3) ? ExportStatus.Ok : !reader.IsDBNull(6) ? ExportStatus.Failed : ExportStatus.Pending;
+            yield return new ExportRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), status,
+                reader.GetNullableString(4), reader.GetNullableString(5), reader.GetNullableString(6), reader.GetNullableString(7),
+                reader.IsDBNull(8) ? null : Convert.ToInt32(reader.GetValue(8), CultureInfo.InvariantCulture),
+                reader.IsDBNull(9) ? null : Convert.ToInt32(reader.GetValue(9), CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>Width/height per object version (for COCO export of arbitrary sets); unknown versions are absent.</summary>
+    public Task<IReadOnlyList<ImageRecord>> GetImagesAsync(IReadOnlyList<ObjectVersion> objects, CancellationToken cancellationToken) =>
+        ExecuteAsync<IReadOnlyList<ImageRecord>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var images = new List<ImageRecord>();
+                foreach (var chunk in objects.Chunk(MaxRowsPerStatement))
+                {
+                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Sql.Append("SELECT i.uri, i.etag, i.width, i.height, i.size FROM images i JOIN (VALUES ");
+                    AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
+                    b.Sql.Append(") AS v ON i.uri = v.column1 AND i.etag = v.column2");
+                    await using var command = b.Build();
+                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    while (await reader.ReadAsync(ct))
+                    {
+                        images.Add(new ImageRecord(reader.GetString(0), reader.GetString(1),
+                            Convert.ToInt32(reader.GetValue(2), CultureInfo.InvariantCulture), Convert.ToInt32(reader.GetValue(3), CultureInfo.InvariantCulture), reader.GetLong(4)));
+                    }
+                }
+
+                return images;
+            },
+            cancellationToken);
+
+    /// <summary>Opens a raw connection and transaction for tests that must hold a write open (e.g. delayed commits).</summary>
+    internal async Task<(PipelineDbContext Context, DbConnection Connection, DbTransaction Transaction)> BeginRawAsync(CancellationToken ct)
+    {
+        var context = _factory.CreateDbContext();
+        await context.Database.OpenConnectionAsync(ct);
+        var connection = context.Database.GetDbConnection();
+        var transaction = await connection.BeginTransactionAsync(ct);
+        return (context, connection, transaction);
+    }
+
+    private async Task<T> ExecuteAsync<T>(bool transactional, Func<DbConnection, DbTransaction?, CancellationToken, Task<T>> operation, CancellationToken cancellationToken)
+    {
+        await using var context = _factory.CreateDbContext();
+        var strategy = context.Database.CreateExecutionStrategy();
+        return await strategy.ExecuteAsync(
+            async ct =>
+            {
+                await context.Database.OpenConnectionAsync(ct);
+                try
+                {
+                    var connection = context.Database.GetDbConnection();
+                    if (!transactional)
+                    {
+                        return await operation(connection, null, ct);
+                    }
+
+                    await using var transaction = await connection.BeginTransactionAsync(ct);
+                    var result = await operation(connection, transaction, ct);
+                    await transaction.CommitAsync(ct);
+                    return result;
+                }
+                finally
+                {
+                    await context.Database.CloseConnectionAsync();
+                }
+            },
+            cancellationToken);
+    }
+
+    private async Task<RunInfo?> FindRunAsync(DbConnection connection, DbTransaction? transaction, string? name, Guid? id, CancellationToken ct)
+    {
+        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        var tasks = IsPostgres ? "tasks::text" : "tasks";
+        b.Sql.Append(CultureInfo.InvariantCulture, $"SELECT id, name, source, model, {tasks}, created_at, last_listed_key, listing_completed, listed_count, enqueued_count FROM runs WHERE ");
+        b.Sql.Append(name is not null ? $"name = {b.Text(name)}" : $"id = {b.Guid(id)}");
+        await using var command = b.Build();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct))
+        {
+            return null;
+        }
+
+        var taskList = JsonSerializer.Deserialize<List<string>>(reader.GetString(4))
+            ?? throw new InvalidOperationException($"runs.tasks of run '{reader.GetString(1)}' is not a JSON array of task keys.");
+        return new RunInfo(reader.GetNullableGuid(0)!.Value, reader.GetString(1), reader.GetString(2), reader.GetString(3), taskList,
+            reader.GetUtcDateTime(5), reader.GetNullableString(6), reader.GetBool(7), reader.GetLong(8), reader.GetLong(9));
+    }
+
+    /// <summary>The SET fragment that moves an updated row to the end of the change feed.</summary>
+    private async Task<string> ChangeBumpAsync(SqlCommandBuilder b, DbConnection connection, DbTransaction? transaction, CancellationToken ct)
+    {
+        if (IsPostgres)
+        {
+            return "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id()";
+        }
+
+        // SQLite: max + id is unique per row and above every existing position; the write lock makes it commit-ordered.
+        var seqBase = await MaxChangeSeqAsync(connection, transaction, ct);
+        return $"change_seq = {b.Long(seqBase)} + results.id";
+    }
+
+    private static async Task<long> MaxChangeSeqAsync(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
+    {
+        await using var max = connection.CreateCommand();
+        max.Transaction = transaction;
+        max.CommandText = "SELECT COALESCE(MAX(change_seq), 0) FROM results";
+        return Convert.ToInt64(await max.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Superseding changes feed rows too; an empty NOTIFY payload tells listeners "read the feed".</summary>
+    private void AppendWakeUp(SqlCommandBuilder b)
+    {
+        if (IsPostgres)
+        {
+            // A second statement in the same command: ExecuteNonQuery still reports the UPDATE's row count.
+            b.Sql.Append("; SELECT pg_notify('").Append(NotifyChannel).Append("', '')");
+        }
+    }
+
+    private static void AppendRows<T>(SqlCommandBuilder b, IEnumerable<T> rows, Action<T, StringBuilder> appendRow)
+    {
+        var first = true;
+        foreach (var row in rows)
+        {
+            if (!first)
+            {
+                b.Sql.Append(", ");
+            }
+
+            first = false;
+            appendRow(row, b.Sql);
+        }
+    }
+
+    /// <summary>Turns free text into an FTS5 query of quoted terms (all required), so user input is never FTS syntax.</summary>
+    internal static string FtsQuery(string query)
+    {
+        var terms = query.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => new string(t.Where(ch => char.IsLetterOrDigit(ch)).ToArray()))
+            .Where(t => t.Length > 0)
+            .Select(t => "\"" + t + "\"");
+        return string.Join(' ', terms);
+    }
+
+    private static IReadOnlyList<long> ParseIds(string payload) =>
+        payload.Length == 0
+            ? []
+            : payload.Split(',').Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToList();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, EventName = "Migrated", Level = LogLevel.Information, Message = "Result store ({Provider}) migrated; {Count} migration(s) applied")]
+        public static partial void Migrated(ILogger logger, DatabaseProvider provider, int count);
+
+        [LoggerMessage(EventId = 3002, EventName = "BatchWritten", Level = LogLevel.Debug, Message = "Batch written: {Results} result(s), {Failures} failure(s), {Images} image(s)")]
+        public static partial void BatchWritten(ILogger logger, int results, int failures, int images);
+
+        [LoggerMessage(EventId = 3003, EventName = "SweptMissing", Level = LogLevel.Information, Message = "Run {Run}: {Count} result(s) superseded because their objects are gone")]
+        public static partial void SweptMissing(ILogger logger, string run, int count);
+    }
+}

@@ -1,0 +1,405 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace PaliGemma.Pipeline.Data.Tests;
+
+/// <summary>The store's behaviour, run against every provider by one-line subclasses.</summary>
+public abstract class ResultStoreScenarios : IAsyncLifetime
+{
+    private const string Model = "paligemma2-3b-pt-448";
+    private const string Caption = "caption en";
+    private const string Ocr = "ocr";
+
+    private readonly IStoreTarget _target;
+    private readonly ManualTime _time = new();
+    private readonly CancellationToken _ct = CancellationToken.None;
+    private bool _ready;
+
+    protected ResultStoreScenarios(IStoreTarget target)
+    {
+        _target = target;
+    }
+
+    /// <summary>The store over a migrated, emptied database; skips or fails first when the service is missing.</summary>
+    private ResultStore Store
+    {
+        get
+        {
+            _target.SkipOrThrowIfUnavailable();
+            Assert.True(_ready, "InitializeAsync did not prepare the database.");
+            return Stores.Create(_target.Provider, _target.ConnectionString, _time);
+        }
+    }
+
+    public async Task InitializeAsync()
+    {
+        try
+        {
+            _target.SkipOrThrowIfUnavailable();
+        }
+        catch (Exception)
+        {
+            // Reported by the scenario itself (skip or failure with context), not as a fixture crash.
+            return;
+        }
+
+        await Stores.Create(_target.Provider, _target.ConnectionString).MigrateAsync(_ct);
+        await Stores.ResetAsync(_target.Provider, _target.ConnectionString, _ct);
+        _ready = true;
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [SkippableFact]
+    public async Task Migrations_apply_on_an_empty_database_and_a_second_run_is_a_no_op()
+    {
+        // Given an empty database
+        _target.SkipOrThrowIfUnavailable();
+        var connectionString = await _target.CreateEmptyDatabaseAsync(_ct);
+        await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
+        {
+            Assert.NotEmpty(await context.Database.GetPendingMigrationsAsync(_ct));
+        }
+
+        // When migrations are applied twice
+        var store = Stores.Create(_target.Provider, connectionString, _time);
+        await store.MigrateAsync(_ct);
+        await store.MigrateAsync(_ct);
+
+        // Then nothing is pending and the tables, view and search index answer
+        await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
+        {
+            Assert.Empty(await context.Database.GetPendingMigrationsAsync(_ct));
+            Assert.False(context.Database.HasPendingModelChanges(), "The EF model has changes no migration captures; add a migration for each provider.");
+        }
+
+        await store.WriteBatchAsync(ResultBatch.Of(Result("file:///a.jpg", "e1", Caption, "a dog on a beach")), _ct);
+        Assert.Single(await store.SearchAsync("dog", 10, _ct));
+    }
+
+    [SkippableFact]
+    public async Task Redelivery_upserts_one_row_and_the_change_reappears_in_the_feed()
+    {
+        var store = Store;
+
+        // Given a result written once and read from the feed
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/a.jpg", "e1", Caption, "first text")), _ct);
+        var first = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 1, _ct);
+        Assert.Single(first.Rows);
+
+        // When the same (uri, etag, model, task) is delivered twice more, once inside one batch
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await store.WriteBatchAsync(ResultBatch.Of(
+            Result("s3://b/a.jpg", "e1", Caption, "second text"),
+            Result("s3://b/a.jpg", "e1", Caption, "third text")), _ct);
+
+        // Then there is still one row, holding the last text, and it reappears after the cursor exactly once
+        var current = Assert.Single(await store.GetCurrentResultsAsync("s3://b/a.jpg", _ct));
+        Assert.Equal("third text", current.Text);
+        Assert.Equal(first.Rows[0].Id, current.Id);
+        var again = await FeedPolling.ReadAtLeastAsync(store, first.Next, 1, _ct);
+        var changed = Assert.Single(again.Rows);
+        Assert.Equal("third text", changed.Text);
+        Assert.Single((await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 1, _ct)).Rows);
+    }
+
+    [SkippableFact]
+    public async Task A_failure_is_counted_then_replaced_by_a_later_success()
+    {
+        var store = Store;
+        var run = await store.CreateRunAsync(new RunDefinition("nightly", "s3://b/", Model, [Caption]), _ct);
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/x.jpg", "e1", 10, true)], "x.jpg", _ct);
+
+        // Given a failure, delivered twice
+        var failure = new FailureRecord("s3://b/x.jpg", "e1", Model, Caption, "decode", "truncated JPEG", run.Id);
+        await store.WriteBatchAsync(new ResultBatch([], [failure], []), _ct);
+        await store.WriteBatchAsync(new ResultBatch([], [failure], []), _ct);
+
+        // Then it counts as failed and is not "existing", so the next run retries it
+        var failed = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        Assert.Equal((1L, 1L, 0L, 0L), (failed.Combinations, failed.Failed, failed.Done, failed.Pending));
+        Assert.Empty(await store.FindExistingResultsAsync([new ObjectVersion("s3://b/x.jpg", "e1")], Model, [Caption], _ct));
+        var exported = Assert.Single(await ToListAsync(store.ExportRunAsync(run.Id, _ct)));
+        Assert.Equal((ExportStatus.Failed, "decode", "truncated JPEG"), (exported.Status, exported.ReasonCode, exported.FailureMessage));
+
+        // When a later delivery succeeds, and a stale failure is redelivered after it
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/x.jpg", "e1", Caption, "a cat", run.Id)), _ct);
+        await store.WriteBatchAsync(new ResultBatch([], [failure], []), _ct);
+
+        // Then the failure no longer counts
+        var done = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        Assert.Equal((1L, 0L, 1L, 0L), (done.Combinations, done.Failed, done.Done, done.Pending));
+        Assert.Equal(ExportStatus.Ok, Assert.Single(await ToListAsync(store.ExportRunAsync(run.Id, _ct))).Status);
+    }
+
+    [SkippableFact]
+    public async Task The_current_view_follows_the_listed_etag()
+    {
+        var store = Store;
+
+        // Given results for two versions of one object, the newer written later
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/v.jpg", "old", Caption, "old picture")), _ct);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/v.jpg", "new", Caption, "new picture")), _ct);
+        Assert.Equal("new", Assert.Single(await store.GetCurrentResultsAsync("s3://b/v.jpg", _ct)).ETag);
+
+        // When a listing sees the new etag
+        Assert.Equal(1, await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/v.jpg", "new")], _ct));
+
+        // Then the old version is superseded, and listing it again is a no-op
+        Assert.Equal("new picture", Assert.Single(await store.GetCurrentResultsAsync("s3://b/v.jpg", _ct)).Text);
+        Assert.Equal(0, await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/v.jpg", "new")], _ct));
+
+        // When the object is restored to the old content (old etag listed again)
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/v.jpg", "old")], _ct));
+
+        // Then the old result is current again, and the feed carries both flips
+        Assert.Equal("old picture", Assert.Single(await store.GetCurrentResultsAsync("s3://b/v.jpg", _ct)).Text);
+        var (feed, _) = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 2, _ct);
+        Assert.Equal(2, feed.Count);
+        Assert.Contains(feed, r => r.ETag == "new" && r.Superseded);
+        Assert.Contains(feed, r => r.ETag == "old" && !r.Superseded);
+    }
+
+    [SkippableFact]
+    public async Task A_complete_listing_supersedes_objects_it_no_longer_finds()
+    {
+        var store = Store;
+
+        // Given results for three objects under the source, one elsewhere, and one of another model
+        await store.WriteBatchAsync(new ResultBatch(
+            [
+                Result("s3://b/p/a.jpg", "e", Caption, "a"),
+                Result("s3://b/p/b.jpg", "e", Caption, "b"),
+                Result("s3://b/p/gone.jpg", "e", Caption, "gone"),
+                Result("s3://b/q/other.jpg", "e", Caption, "other prefix"),
+                Result("s3://b/p/gone.jpg", "e", Caption, "other model") with { Model = "another-model" },
+            ],
+            [],
+            []), _ct);
+        var run = await store.CreateRunAsync(new RunDefinition("second", "s3://b/p/", Model, [Caption]), _ct);
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/p/a.jpg", "e", 1, false), new RunItemRecord("s3://b/p/b.jpg", "e", 1, false)], "p/b.jpg", _ct);
+
+        // When the sweep is asked for before the listing completed, it refuses
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.MarkSupersededMissingAsync(run.Id, _ct));
+
+        // When the listing completes and the sweep runs
+        await store.CompleteListingAsync(run.Id, _ct);
+        var swept = await store.MarkSupersededMissingAsync(run.Id, _ct);
+
+        // Then only the vanished object's result of the run's model is superseded
+        Assert.Equal(1, swept);
+        Assert.Equal(["another-model"], (await store.GetCurrentResultsAsync("s3://b/p/gone.jpg", _ct)).Select(r => r.Model));
+        Assert.Single(await store.GetCurrentResultsAsync("s3://b/p/a.jpg", _ct));
+        Assert.Single(await store.GetCurrentResultsAsync("s3://b/q/other.jpg", _ct));
+        Assert.Equal(0, await store.MarkSupersededMissingAsync(run.Id, _ct));
+    }
+
+    [SkippableFact]
+    public async Task Search_ranks_current_results_and_ignores_superseded_ones()
+    {
+        var store = Store;
+
+        // Given texts that match "red car" more or less, and a superseded one that matches best of all
+        await store.WriteBatchAsync(new ResultBatch(
+            [
+                Result("s3://b/1.jpg", "e", Caption, "a red car parked behind another red car beside a red car wash"),
+                Result("s3://b/2.jpg", "e", Caption, "a red bicycle leaning on a wall near a parked car"),
+                Result("s3://b/3.jpg", "e", Caption, "a blue boat on a lake"),
+                Result("s3://b/4.jpg", "old", Caption, "red car red car red car red car red car"),
+            ],
+            [],
+            []), _ct);
+        await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/4.jpg", "new")], _ct);
+
+        // When searching
+        var hits = await store.SearchAsync("red car", 10, _ct);
+
+        // Then the denser match ranks first, non-matching and superseded texts are absent
+        Assert.Equal(["s3://b/1.jpg", "s3://b/2.jpg"], hits.Select(h => h.Uri));
+        Assert.True(hits[0].Rank > hits[1].Rank, $"ranks {hits[0].Rank} vs {hits[1].Rank}");
+        Assert.Contains("[red]", hits[0].Snippet, StringComparison.Ordinal);
+        Assert.Equal((Caption, Model), (hits[0].Task, hits[0].Model));
+
+        // And stemming finds the plural
+        Assert.Equal(2, (await store.SearchAsync("cars", 10, _ct)).Count);
+        Assert.Empty(await store.SearchAsync("submarine", 10, _ct));
+    }
+
+    [SkippableFact]
+    public async Task Skip_existing_returns_only_successful_combinations_of_the_page()
+    {
+        var store = Store;
+
+        // Given results for some (object, task) combinations, a failure, an old etag and another model
+        await store.WriteBatchAsync(new ResultBatch(
+            [
+                Result("s3://b/a.jpg", "e1", Caption, "a"),
+                Result("s3://b/a.jpg", "e1", Ocr, "A"),
+                Result("s3://b/b.jpg", "e1", Caption, "b"),
+                Result("s3://b/d.jpg", "e0", Caption, "old version of d"),
+                Result("s3://b/b.jpg", "e1", Ocr, "other model") with { Model = "another-model" },
+            ],
+            [new FailureRecord("s3://b/c.jpg", "e1", Model, Caption, "decode", null, null)],
+            []), _ct);
+
+        // When the producer asks about a listed page
+        var existing = await store.FindExistingResultsAsync(
+            [new ObjectVersion("s3://b/a.jpg", "e1"), new ObjectVersion("s3://b/b.jpg", "e1"), new ObjectVersion("s3://b/c.jpg", "e1"), new ObjectVersion("s3://b/d.jpg", "e1")],
+            Model,
+            [Caption, Ocr],
+            _ct);
+
+        // Then exactly the successful combinations of this model and these etags come back
+        Assert.Equal(
+            new HashSet<ExistingResult>
+            {
+                new("s3://b/a.jpg", "e1", Caption),
+                new("s3://b/a.jpg", "e1", Ocr),
+                new("s3://b/b.jpg", "e1", Caption),
+            },
+            existing);
+    }
+
+    [SkippableFact]
+    public async Task Export_has_one_row_per_object_and_task_including_reused_results()
+    {
+        var store = Store;
+
+        // Given an earlier run's result for a.jpg caption, reused by a second run over a, b, c
+        var earlier = await store.CreateRunAsync(new RunDefinition("earlier", "s3://b/", Model, [Caption]), _ct);
+        await store.WriteBatchAsync(new ResultBatch(
+            [Result("s3://b/a.jpg", "e", Caption, "reused caption", earlier.Id)],
+            [],
+            [new ImageRecord("s3://b/a.jpg", "e", 640, 480, 1234)]), _ct);
+        var run = await store.CreateRunAsync(new RunDefinition("later", "s3://b/", Model, [Caption, Ocr]), _ct);
+        await store.RecordListedPageAsync(run.Id,
+            [new RunItemRecord("s3://b/a.jpg", "e", 1234, true), new RunItemRecord("s3://b/b.jpg", "e", 99, true), new RunItemRecord("s3://b/c.jpg", "e", 5, true)],
+            "c.jpg",
+            _ct);
+        await store.WriteBatchAsync(new ResultBatch(
+            [Result("s3://b/a.jpg", "e", Ocr, "A", run.Id), Result("s3://b/b.jpg", "e", Caption, "bee", run.Id)],
+            [new FailureRecord("s3://b/b.jpg", "e", Model, Ocr, "timeout", "generation timed out", run.Id)],
+            [new ImageRecord("s3://b/b.jpg", "e", 32, 16, 99)]), _ct);
+
+        // When exporting the second run
+        var rows = await ToListAsync(store.ExportRunAsync(run.Id, _ct));
+
+        // Then every (object, task) appears once with its status, text and image size
+        Assert.Equal(
+            [
+                ("s3://b/a.jpg", Caption, ExportStatus.Ok, "reused caption", (int?)640),
+                ("s3://b/a.jpg", Ocr, ExportStatus.Ok, "A", 640),
+                ("s3://b/b.jpg", Caption, ExportStatus.Ok, "bee", 32),
+                ("s3://b/b.jpg", Ocr, ExportStatus.Failed, null, 32),
+                ("s3://b/c.jpg", Caption, ExportStatus.Pending, null, null),
+                ("s3://b/c.jpg", Ocr, ExportStatus.Pending, null, null),
+            ],
+            rows.Select(r => (r.Uri, r.Task, r.Status, r.Text, r.Width)));
+        Assert.Equal(480, rows[0].Height);
+
+        // And the run status agrees, with throughput from this run's own writes
+        var status = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(2), _ct);
+        Assert.Equal((3L, 3L, 6L, 3L, 1L, 2L), (status.Listed, status.Enqueued, status.Combinations, status.Done, status.Failed, status.Pending));
+        Assert.Equal(1.0, status.ThroughputPerMinute, 6);
+        Assert.Equal(TimeSpan.FromMinutes(2), status.Eta);
+        Assert.Equal([new ImageRecord("s3://b/b.jpg", "e", 32, 16, 99)], await store.GetImagesAsync([new ObjectVersion("s3://b/b.jpg", "e"), new ObjectVersion("s3://b/z.jpg", "e")], _ct));
+    }
+
+    [SkippableFact]
+    public async Task A_resumed_listing_never_duplicates_run_items()
+    {
+        var store = Store;
+
+        // Given a run that recorded one page and then crashed
+        var run = await store.CreateRunAsync(new RunDefinition("resume", "s3://b/", Model, [Caption]), _ct);
+        Assert.Equal(2, await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/1", "e", 1, true), new RunItemRecord("s3://b/2", "e", 1, false)], "2", _ct));
+
+        // When the resumed producer re-records an overlapping page
+        var resumed = await store.GetRunAsync("resume", _ct);
+        Assert.Equal("2", resumed!.LastListedKey);
+        Assert.Equal(1, await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/2", "e", 1, false), new RunItemRecord("s3://b/3", "e", 1, true)], "3", _ct));
+
+        // Then each object is counted once, and the name cannot be reused for a new run
+        var after = await store.GetRunAsync(run.Id, _ct);
+        Assert.Equal(("3", 3L, 2L, false), (after!.LastListedKey, after.ListedCount, after.EnqueuedCount, after.ListingCompleted));
+        Assert.Equal([Caption], after.Tasks);
+        var status = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(1), _ct);
+        Assert.Equal(3, status.Listed);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.CreateRunAsync(new RunDefinition("resume", "s3://b/", Model, [Caption]), _ct));
+    }
+
+    [SkippableFact]
+    public async Task The_feed_pages_every_row_once_in_order()
+    {
+        var store = Store;
+
+        // Given 25 rows written in five batches
+        for (var b = 0; b < 5; b++)
+        {
+            await store.WriteBatchAsync(new ResultBatch(
+                Enumerable.Range(0, 5).Select(i => Result($"s3://b/{b}-{i}.jpg", "e", Caption, "text")).ToList(), [], []), _ct);
+        }
+
+        // When reading in pages of 7 with a persistent cursor
+        var seen = new List<ChangeFeedRow>();
+        var cursor = ChangeCursor.Parse(ChangeCursor.Start.ToString());
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (seen.Count < 25 && DateTime.UtcNow < deadline)
+        {
+            var page = await store.ReadChangesAsync(cursor, 7, _ct);
+            seen.AddRange(page.Rows);
+            cursor = ChangeCursor.Parse(page.Next.ToString());
+        }
+
+        seen.AddRange((await store.ReadChangesAsync(cursor, 7, _ct)).Rows);
+
+        // Then every row came once, in write order
+        Assert.Equal(25, seen.Select(r => r.Uri).Distinct().Count());
+        Assert.Equal(25, seen.Count);
+        Assert.Equal(seen.OrderBy(r => r.Id).Select(r => r.Id), seen.Select(r => r.Id));
+    }
+
+    [SkippableFact]
+    public async Task Concurrent_worker_batches_all_land_once()
+    {
+        var store = Store;
+
+        // Given four workers writing 20 batches of 10 each at the same time, with every batch delivered twice
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            for (var b = 0; b < 20; b++)
+            {
+                var batch = new ResultBatch(
+                    Enumerable.Range(0, 10).Select(i => Result($"s3://b/{w}/{b}/{i}.jpg", "e", Caption, "text")).ToList(), [], []);
+                await store.WriteBatchAsync(batch, _ct);
+                await store.WriteBatchAsync(batch, _ct);
+            }
+        })));
+
+        // Then the feed, read from the start, holds each of the 800 objects exactly once
+        var (rows, _) = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 800, _ct, pageSize: 50);
+        Assert.Equal(800, rows.Count);
+        Assert.Equal(800, rows.Select(r => r.Uri).Distinct().Count());
+    }
+
+    private static ResultRecord Result(string uri, string etag, string task, string text, Guid? runId = null) =>
+        new(uri, etag, Model, task, text, task == Ocr ? null : """{"boxes":[]}""", 266, 12, 30.5, runId);
+
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (var item in source)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+}
+
+public sealed class PostgresResultStoreTests(PaliGemma.Pipeline.TestSupport.PostgresFixture fixture)
+    : ResultStoreScenarios(new PostgresTarget(fixture)), IClassFixture<PaliGemma.Pipeline.TestSupport.PostgresFixture>;
+
+public sealed class SqliteResultStoreTests(SqliteFixture fixture)
+    : ResultStoreScenarios(fixture), IClassFixture<SqliteFixture>;
