@@ -11,7 +11,10 @@
 //   {"transformers_js": ..., "threads": ..., "cases": [{"id", "model", "eos_token_ids", "decoder_inputs", "rows": [
 //     {"image", "prompt", "prompt_ids" (unpadded), "prompt_length", "padded_prompt_length",
 //      "generated_ids" (after the prompt, up to and including the first eos), "stopped_on_eos", "text"}]}]}
-// Environment: REF_THREADS (intra-op threads, default 1).
+// Environment: REF_THREADS (intra-op threads, default 1); REF_BATCHED_AS_IS=1 (see below).
+// Cases whose prompts differ in token length (only allowed when the decoder declares attention_mask)
+// are generated row by row (reference_mode "per-row"): transformers.js 4.3.1 drops the padding mask
+// after the prefill, so its own padded batches are not a valid golden.
 //
 // Feed images already at the model's input size: transformers.js's resize differs from PIL's (DESIGN 4.5).
 import fs from 'node:fs';
@@ -107,18 +110,33 @@ async function main() {
         if (!hasMask && lengths.some((l) => l !== lengths[0])) {
             fail(`case ${c.id}: prompt lengths ${lengths.join(',')} differ but the decoder has no attention_mask input`);
         }
-        const sequences = await model.generate({
-            ...inputs,
-            max_new_tokens: c.max_new_tokens ?? 20,
-            do_sample: false,
-        });
-        const seq = sequences.tolist().map((r) => r.map(Number));
+        const maxNew = c.max_new_tokens ?? 20;
+        const unequal = lengths.some((l) => l !== lengths[0]);
+        // transformers.js 4.3.1 keeps the padding mask only for the prefill: in every decode step
+        // (generic_text_to_text_forward, pixel_values still present) it replaces the past part of
+        // attention_mask with ones, so left-padded rows then attend to their padding keys and get
+        // position ids shifted by the padding. That is not PaliGemma's semantics (a row's output must not
+        // depend on its batch mates), so for padded batches the golden is each row generated alone.
+        // REF_BATCHED_AS_IS=1 reports transformers.js's own batched output instead.
+        const perRow = unequal && process.env.REF_BATCHED_AS_IS !== '1';
+        let generated;
+        if (perRow) {
+            generated = [];
+            for (let b = 0; b < batch; ++b) {
+                const one = await prepare(processor, [images[b]], [c.prompts[b]]);
+                const seq1 = (await model.generate({ ...one, max_new_tokens: maxNew, do_sample: false })).tolist();
+                generated.push(seq1[0].map(Number).slice(one.input_ids.dims[1]));
+            }
+        } else {
+            const sequences = await model.generate({ ...inputs, max_new_tokens: maxNew, do_sample: false });
+            generated = sequences.tolist().map((r) => r.map(Number).slice(padded));
+        }
         const rows = [];
         for (let b = 0; b < batch; ++b) {
             const gen = [];
             let stopped = false;
             // Rows that finished early keep being extended by transformers.js; cut at the first eos.
-            for (const t of seq[b].slice(padded)) {
+            for (const t of generated[b]) {
                 gen.push(t);
                 if (eos.includes(t)) {
                     stopped = true;
@@ -143,7 +161,8 @@ async function main() {
             eos_token_ids: eos,
             decoder_inputs: decoderInputs,
             batch,
-            max_new_tokens: c.max_new_tokens ?? 20,
+            reference_mode: perRow ? 'per-row' : 'batched',
+            max_new_tokens: maxNew,
             rows,
         });
     }
