@@ -7,6 +7,7 @@
   palette) for the resize and decode tests, whose goldens come from PIL.
 
   /usr/bin/python3 tools/gen_fixture_images.py --out tests/fixtures/images
+  /usr/bin/python3 tools/gen_fixture_images.py --out /tmp/bench-images --sizes 224x224 --model-size-only
 """
 
 import argparse
@@ -90,18 +91,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--sizes", default="56x56,42x42",
+                    help="model input sizes HxW for the model-size set (default: the fixture models')")
+    ap.add_argument("--model-size-only", action="store_true",
+                    help="write only the model-size set (e.g. 224x224 images for the bench model)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     written = []
 
     # Model-size images: tiny (56x56) and tiny-masked (42x42).
-    for h, w in [(56, 56), (42, 42)]:
+    for h, w in [tuple(int(v) for v in sz.split("x")) for sz in args.sizes.split(",")]:
         for name, fn in KINDS:
             img = (fn or mix)(h, w, rng)
             path = os.path.join(args.out, "%dx%d-%s.png" % (h, w, name))
             img.save(path, optimize=True)
             written.append(path)
+
+    if args.model_size_only:
+        print("wrote %d images" % len(written))
+        return
 
     # Larger images for resize / decode tests (sizes given as width x height in the names).
     big = [

@@ -614,6 +614,61 @@ def greedy_stats(cfg, vision, embed, decoder, info, tok, quiet=False):
     return dict(min_margin=float(m.min()), distinct=distinct, loc=loc_count, eos=eos_count, tokens=total)
 
 
+def compare_reference(cfg, vision, embed, decoder, info, tok, ref_path, images_dir, out_dir):
+    """Replays transformers.js reference rows (reference-generate.mjs output) through the torch model,
+    one row at a time, from the reference's own prompt ids and the model-size images: the greedy ids
+    must agree. Also reports the smallest top-1 margin actually met on these cases, and whether our
+    simple BPE encoder agrees with transformers.js on plain prompts (a tokenizer sanity check)."""
+    from PIL import Image
+    ref = json.load(open(ref_path, encoding="utf-8"))
+    eos = set(json.load(open(os.path.join(out_dir, "generation_config.json")))["eos_token_id"])
+    h, w = cfg["image_size"]
+    rows = agree = tok_checked = tok_agree = 0
+    margins = []
+    for case in ref["cases"]:
+        if os.path.basename(os.path.normpath(case["model"])) != os.path.basename(os.path.normpath(out_dir)):
+            continue
+        for r in case["rows"]:
+            img = Image.open(os.path.join(images_dir, r["image"])).convert("RGB")
+            if img.size != (w, h):
+                raise SystemExit("%s: %s is %s, expected the model size %dx%d" % (case["id"], r["image"], img.size, w, h))
+            px = torch.from_numpy(np.asarray(img, np.float32).transpose(2, 0, 1).copy())[None] / 255.0
+            px = (px - 0.5) / 0.5
+            ids = r["prompt_ids"]
+            n = ids.count(info["image_token_id"])
+            if "<" not in r["prompt"]:
+                tok_checked += 1
+                mine = [info["image_token_id"]] * n + [2] + simple_encode(r["prompt"], tok) + [info["newline_id"]]
+                tok_agree += mine == ids
+            emb = embed(torch.tensor([ids]))
+            emb[:, :n] = vision(px)
+            L = len(ids)
+            logits, past = run_decoder(decoder, cfg, emb, torch.arange(1, L + 1).view(1, -1), empty_past(cfg, 1))
+            out = []
+            for step in range(case["max_new_tokens"]):
+                last = logits[0, -1]
+                top2 = torch.topk(last, 2).values
+                margins.append((top2[0] - top2[1]).item())
+                nxt = int(last.argmax())
+                out.append(nxt)
+                if nxt in eos:
+                    break
+                logits, past = run_decoder(decoder, cfg, embed(torch.tensor([[nxt]])), torch.tensor([[L + 1 + step]]), past)
+            rows += 1
+            if out == r["generated_ids"]:
+                agree += 1
+            else:
+                print("  MISMATCH %s row %s: torch %s vs reference %s" % (case["id"], r["image"], out, r["generated_ids"]))
+    m = np.array(margins) if margins else np.array([float("nan")])
+    print("compare-reference: %d/%d rows identical to transformers.js; tokenizer agrees on %d/%d plain prompts; "
+          "top1 margin over %d steps: min %.4f, 1st pct %.4f"
+          % (agree, rows, tok_agree, tok_checked, len(margins), m.min(), np.percentile(m, 1)))
+    if rows == 0:
+        raise SystemExit("compare-reference: no case in %s uses a model named %s" % (ref_path, os.path.basename(out_dir)))
+    if agree != rows:
+        raise SystemExit("compare-reference: torch and transformers.js disagree")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Export
 # ----------------------------------------------------------------------------------------------------------
@@ -739,9 +794,9 @@ def write_configs(cfg, info, tok, out_dir, preset):
         "transformers_version": "4.47.0",
         "transformers.js_config": {"dtype": "fp32"},
     }
-    # The real text config lists a second eos (107 = <end_of_turn>). Use the last seg token, which the
-    # model rarely emits, so the list form is exercised.
-    generation_config = {"bos_token_id": 2, "eos_token_id": [1, info["seg_start"] + NUM_SEG - 1],
+    # The real text config lists a second eos (107 = <end_of_turn>, an ordinary vocabulary piece). Use
+    # the last learned BPE piece the same way, so the list form is exercised and stops some rows.
+    generation_config = {"bos_token_id": 2, "eos_token_id": [1, info["image_token_id"] - 1],
                          "pad_token_id": 0, "max_length": 8192}
     preprocessor = {
         "do_convert_rgb": None,
@@ -805,6 +860,9 @@ def main():
     ap.add_argument("--vocab", type=int, help="override the total vocabulary size (filler pieces pad it)")
     ap.add_argument("--seed", type=int, help="override the preset's seed")
     ap.add_argument("--skip-checks", action="store_true", help="skip the torch self-check and greedy stats")
+    ap.add_argument("--compare-reference", metavar="REF.json",
+                    help="after writing, replay reference-generate.mjs output rows for this model through torch")
+    ap.add_argument("--images-dir", default="tests/fixtures/images", help="image folder for --compare-reference")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -852,6 +910,9 @@ def main():
     write_configs(cfg, info, tok, args.out, args.preset)
     print("timing: tokenizer+init %.1f s, calibration+checks %.1f s, export+configs %.1f s"
           % (t1 - t0, t2 - t1, time.time() - t2))
+    if args.compare_reference:
+        with torch.no_grad():
+            compare_reference(cfg, vision, embed, decoder, info, tok, args.compare_reference, args.images_dir, args.out)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(args.out) for f in fs)
     print("wrote %s (%.2f MB) in %.1f s" % (args.out, total / 1e6, time.time() - t0))
 
