@@ -767,7 +767,8 @@ def write_configs(cfg, info, tok, out_dir, preset):
         "num_hidden_layers": cfg["v_layers"],
         "num_attention_heads": cfg["v_heads"],
         "num_channels": 3,
-        "image_size": h,
+        # Real configs hold one int (square inputs); a non-square override writes [H, W].
+        "image_size": h if h == w else [h, w],
         "patch_size": PATCH,
         "num_image_tokens": n,
         "projection_dim": cfg["hidden"],
@@ -859,6 +860,8 @@ def main():
     ap.add_argument("--variant", choices=["plain", "masked"], help="override the preset's decoder variant")
     ap.add_argument("--vocab", type=int, help="override the total vocabulary size (filler pieces pad it)")
     ap.add_argument("--seed", type=int, help="override the preset's seed")
+    ap.add_argument("--image-size", metavar="HxW",
+                    help="override the input size (multiples of 14; non-square works in transformers.js 4.3.1)")
     ap.add_argument("--skip-checks", action="store_true", help="skip the torch self-check and greedy stats")
     ap.add_argument("--compare-reference", metavar="REF.json",
                     help="after writing, replay reference-generate.mjs output rows for this model through torch")
@@ -870,6 +873,8 @@ def main():
     for key in ("variant", "vocab", "seed"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    if args.image_size:
+        cfg["image_size"] = tuple(int(v) for v in args.image_size.lower().split("x"))
     h, w = cfg["image_size"]
     if h % PATCH or w % PATCH:
         raise SystemExit("image size must be a multiple of %d" % PATCH)
