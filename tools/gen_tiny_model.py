@@ -562,6 +562,13 @@ def calibrate_eos(cfg, vision, embed, decoder, info, tok):
     c = float(torch.quantile(need, cfg.get("eos_rate", EOS_RATE))) + 1e-3
     with torch.no_grad():
         w[1] = w[1] + c * u
+    # Second eos id (the real generation config lists two): a text piece the model emits in about a
+    # third of the sample rows, so the list form actually stops some generations.
+    outputs = greedy_stats(cfg, vision, embed, decoder, info, tok, quiet=True)
+    rows_with = collections.Counter(t for o in outputs for t in set(o[2:]) if 260 < t < info["image_token_id"])
+    if rows_with:
+        target = len(outputs) / 3
+        info["second_eos"] = min(rows_with.items(), key=lambda kv: (abs(kv[1] - target), kv[0]))[0]
 
 
 def greedy_stats(cfg, vision, embed, decoder, info, tok, quiet=False):
@@ -604,7 +611,7 @@ def greedy_stats(cfg, vision, embed, decoder, info, tok, quiet=False):
     distinct = len({x for o in outputs for x in o})
     m = np.array(margins)
     if quiet:
-        return None
+        return outputs
     print("greedy: %d prompts, %d tokens, %d distinct, %d loc tokens, %d eos-terminated"
           % (len(outputs), total, distinct, loc_count, eos_count))
     print("top1-top2 margin after softcap: min %.4f, 1st pct %.4f, median %.4f"
@@ -795,9 +802,9 @@ def write_configs(cfg, info, tok, out_dir, preset):
         "transformers_version": "4.47.0",
         "transformers.js_config": {"dtype": "fp32"},
     }
-    # The real text config lists a second eos (107 = <end_of_turn>, an ordinary vocabulary piece). Use
-    # the last learned BPE piece the same way, so the list form is exercised and stops some rows.
-    generation_config = {"bos_token_id": 2, "eos_token_id": [1, info["image_token_id"] - 1],
+    # The real text config lists a second eos (107 = <end_of_turn>, an ordinary vocabulary piece); see
+    # calibrate_eos for ours (the last learned piece when no calibration ran).
+    generation_config = {"bos_token_id": 2, "eos_token_id": [1, info.get("second_eos", info["image_token_id"] - 1)],
                          "pad_token_id": 0, "max_length": 8192}
     preprocessor = {
         "do_convert_rgb": None,
