@@ -118,18 +118,21 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
         var casesDoc = JsonDocument.Parse(File.ReadAllBytes(casesFile));
         var limits = casesDoc.RootElement.GetProperty("cases").EnumerateArray()
             .ToDictionary(c => c.GetProperty("id").GetString()!, c => c.GetProperty("max_new_tokens").GetInt32());
+        // Paths in the output are as the cases file gives them: relative to its folder (images to images_dir).
+        var baseDir = Path.GetDirectoryName(casesFile)!;
+        var imagesDir = casesDoc.RootElement.TryGetProperty("images_dir", out var dirProperty) ? Path.Combine(baseDir, dirProperty.GetString()!) : baseDir;
         var cases = new List<ReferenceCase>();
         foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
         {
             var id = c.GetProperty("id").GetString()!;
             var rows = c.GetProperty("rows").EnumerateArray().Select(r => new ReferenceRow(
-                r.GetProperty("image").GetString()!,
+                Path.GetFullPath(Path.Combine(imagesDir, r.GetProperty("image").GetString()!)),
                 r.GetProperty("prompt").GetString()!,
                 r.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
                 r.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
                 r.GetProperty("stopped_on_eos").GetBoolean(),
                 r.GetProperty("text").GetString()!)).ToList();
-            cases.Add(new ReferenceCase(id, c.GetProperty("model").GetString()!, limits[id], rows));
+            cases.Add(new ReferenceCase(id, Path.GetFullPath(Path.Combine(baseDir, c.GetProperty("model").GetString()!)), limits[id], rows));
         }
 
         return new ReferenceRun(cases);
