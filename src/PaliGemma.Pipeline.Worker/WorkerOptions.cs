@@ -49,6 +49,12 @@ public sealed class WorkerOptions
     [Range(1_000, int.MaxValue)]
     public int MaxBatchDurationMs { get; set; } = 600_000;
 
+    /// <summary>
+    /// Folder under which jobs may name local files (a shared volume, or the embedded run's source). Empty refuses
+    /// local paths, so a crafted message cannot make a worker read arbitrary files.
+    /// </summary>
+    public string? LocalRoot { get; set; }
+
     /// <summary>Prefetch actually requested from the broker.</summary>
     public int EffectivePrefetch => PrefetchCount > 0 ? PrefetchCount : 2 * BatchSize * ConcurrencyLimit;
 }

@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Amazon.S3;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PaliGemma.Inference.Generation;
+using PaliGemma.Inference.Imaging;
+using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Contracts;
+using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Hosting;
+
+namespace PaliGemma.Pipeline.Worker;
+
+/// <summary>
+/// Consumes a batch of image jobs: skips (image, task) combinations that already have results (redelivery after a
+/// crash), fetches and decodes the rest on all cores, runs the model once per batch, and persists results, image
+/// facts and failures in one transaction.
+/// </summary>
+/// <remarks>
+/// A bad image (missing, changed, not an image, too large, corrupt) becomes a failure row and never fails its batch
+/// mates. Anything else (database or storage unreachable) throws, so the whole batch is retried and redelivered;
+/// that is safe because every write is an upsert keyed by (object, etag, model, task).
+/// </remarks>
+public sealed class ImageJobBatchConsumer(
+    ModelHost modelHost,
+    CatalogReader reader,
+    ResultStore store,
+    PipelineMetrics metrics,
+    IOptions<WorkerOptions> options,
+    ILogger<ImageJobBatchConsumer> logger) : IConsumer<Batch<ImageJob>>
+{
+    /// <inheritdoc />
+    public async Task Consume(ConsumeContext<Batch<ImageJob>> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
+        var started = Stopwatch.StartNew();
+        using var activity = PipelineMetrics.ActivitySource.StartActivity("pgpipe.batch");
+        var model = modelHost.Model;
+        var modelKey = modelHost.ModelKey;
+        var now = DateTimeOffset.UtcNow;
+        var jobs = new List<ImageJob>(context.Message.Length);
+        foreach (var consumed in context.Message)
+        {
+            var job = consumed.Message;
+            if (!string.Equals(job.Model, modelKey, StringComparison.Ordinal))
+            {
+                // A job routed to the wrong queue must not be processed by the wrong model; it is a producer bug.
+                throw new InvalidOperationException($"Job for model '{job.Model}' reached the worker serving '{modelKey}'.");
+            }
+
+            jobs.Add(job);
+            if (job.EnqueuedAt != default)
+            {
+                metrics.QueueWaitSeconds.Record((now - job.EnqueuedAt).TotalSeconds);
+            }
+        }
+
+        // Redelivered or duplicated jobs: only what has no result yet is worth computing.
+        var prompts = jobs.SelectMany(j => j.Tasks.Select(t => t.Prompt)).Distinct(StringComparer.Ordinal).ToList();
+        var existing = await store.FindExistingResultsAsync(
+            jobs.Select(j => new ObjectVersion(j.Uri, j.ETag)).DistinctBy(o => (o.Uri, o.ETag)).ToList(), modelKey, prompts, ct).ConfigureAwait(false);
+        var work = new List<(ImageJob Job, List<TaskSpec> Tasks)>();
+        var skipped = 0;
+        foreach (var job in jobs.DistinctBy(j => (j.Uri, j.ETag)))
+        {
+            var pending = job.Tasks.Where(t => !existing.Contains(new ExistingResult(job.Uri, job.ETag, t.Prompt))).ToList();
+            skipped += job.Tasks.Count - pending.Count;
+            if (pending.Count > 0)
+            {
+                work.Add((job, pending));
+            }
+        }
+
+        var failures = new List<FailureRecord>();
+        var results = new List<ResultRecord>();
+        var images = new List<ImageRecord>();
+        if (work.Count > 0)
+        {
+            var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, ct).ConfigureAwait(false);
+            await GenerateAsync(model, work, decoded, modelKey, results, failures, images, ct).ConfigureAwait(false);
+        }
+
+        var write = Stopwatch.StartNew();
+        await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
+        metrics.DbWriteSeconds.Record(write.Elapsed.TotalSeconds);
+
+        var failedImages = failures.Select(f => f.Uri).Distinct(StringComparer.Ordinal).Count();
+        metrics.BatchSize.Record(jobs.Count);
+        metrics.ImagesProcessed.Add(work.Count - failedImages, new KeyValuePair<string, object?>("status", "ok"), new KeyValuePair<string, object?>("model", modelKey));
+        metrics.ImagesProcessed.Add(failedImages, new KeyValuePair<string, object?>("status", "failed"), new KeyValuePair<string, object?>("model", modelKey));
+        foreach (var reason in failures.GroupBy(f => f.ReasonCode))
+        {
+            metrics.Failures.Add(reason.Count(), new KeyValuePair<string, object?>("reason", reason.Key));
+        }
+
+        metrics.BatchSeconds.Record(started.Elapsed.TotalSeconds);
+        WorkerLog.BatchDone(logger, jobs.Count, results.Count, failures.Count, skipped, started.ElapsedMilliseconds);
+    }
+
+    private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(List<(ImageJob Job, List<TaskSpec> Tasks)> work, ImagePreprocessor preprocessor,
+        List<FailureRecord> failures, string modelKey, CancellationToken ct)
+    {
+        var decoded = new PreprocessedImage?[work.Count];
+        var errors = new (string Reason, string Message)?[work.Count];
+        var parallelism = options.Value.DecodeParallelism > 0 ? options.Value.DecodeParallelism : Environment.ProcessorCount;
+        await Parallel.ForEachAsync(Enumerable.Range(0, work.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
+        {
+            var job = work[i].Job;
+            try
+            {
+                var bytes = await reader.ReadAsync(job.Uri, job.ETag, token).ConfigureAwait(false);
+                decoded[i] = preprocessor.Preprocess(bytes, token);
+            }
+            catch (Exception ex) when (Classify(ex) is { } reason)
+            {
+                errors[i] = (reason, ex.Message);
+            }
+        }).ConfigureAwait(false);
+
+        for (var i = 0; i < work.Count; i++)
+        {
+            if (errors[i] is { } e)
+            {
+                var job = work[i].Job;
+                WorkerLog.ImageFailed(logger, job.Uri, job.RunId, e.Reason, e.Message);
+                failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, e.Reason, e.Message, job.RunId)));
+            }
+        }
+
+        return decoded;
+    }
+
+    private async Task GenerateAsync(PaliGemmaModel model, List<(ImageJob Job, List<TaskSpec> Tasks)> work, PreprocessedImage?[] decoded, string modelKey,
+        List<ResultRecord> results, List<FailureRecord> failures, List<ImageRecord> images, CancellationToken ct)
+    {
+        var batchImages = new List<PreprocessedImage>();
+        var requests = new List<GenerationRequest>();
+        var owners = new List<(ImageJob Job, TaskSpec Task)>();
+        for (var i = 0; i < work.Count; i++)
+        {
+            if (decoded[i] is not { } image)
+            {
+                continue;
+            }
+
+            var job = work[i].Job;
+            images.Add(new ImageRecord(job.Uri, job.ETag, image.OriginalWidth, image.OriginalHeight, job.Size));
+            var slot = batchImages.Count;
+            batchImages.Add(image);
+            foreach (var spec in work[i].Tasks)
+            {
+                if (Validate(model, spec) is { } problem)
+                {
+                    failures.Add(new FailureRecord(job.Uri, job.ETag, modelKey, spec.Prompt, problem.Reason, problem.Message, job.RunId));
+                    continue;
+                }
+
+                requests.Add(new GenerationRequest(slot, PaliGemmaTask.Parse(spec.Prompt), spec.MaxNewTokens));
+                owners.Add((job, spec));
+            }
+        }
+
+        if (requests.Count == 0)
+        {
+            return;
+        }
+
+        var before = model.Statistics;
+        // Generation is CPU/GPU-bound and synchronous; running it off the consumer's thread lets the next batch
+        // fetch and decode meanwhile (ConcurrencyLimit > 1).
+        var outputs = await Task.Run(() => model.Generate(batchImages, requests, ct), ct).ConfigureAwait(false);
+        var after = model.Statistics;
+        metrics.StageSeconds.Record((after.Vision - before.Vision).TotalSeconds, new KeyValuePair<string, object?>("stage", "vision"));
+        metrics.StageSeconds.Record((after.Prefill - before.Prefill + (after.Embed - before.Embed)).TotalSeconds, new KeyValuePair<string, object?>("stage", "prefill"));
+        metrics.StageSeconds.Record((after.Decode - before.Decode).TotalSeconds, new KeyValuePair<string, object?>("stage", "decode"));
+        metrics.TokensGenerated.Add(outputs.Sum(o => (long)o.GeneratedTokens));
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            var (job, spec) = owners[i];
+            var o = outputs[i];
+            results.Add(new ResultRecord(job.Uri, job.ETag, modelKey, spec.Prompt, o.Text, BoxesJson(requests[i].Task, o), o.PromptTokens, o.GeneratedTokens,
+                Math.Round(o.Milliseconds, 3), job.RunId));
+        }
+    }
+
+    private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec)
+    {
+        try
+        {
+            PaliGemmaTask.Parse(spec.Prompt);
+            var prefix = model.BuildPrefix(spec.Prompt);
+            if (spec.MaxNewTokens < 1)
+            {
+                return ("invalid_task", $"max_new_tokens must be at least 1, got {spec.MaxNewTokens}.");
+            }
+
+            if (model.Config.MaxPositionEmbeddings is { } limit && prefix.Length + spec.MaxNewTokens > limit)
+            {
+                return ("prompt_too_long", $"Prompt needs {prefix.Length} prefix tokens + {spec.MaxNewTokens} new tokens; the model allows {limit} positions.");
+            }
+
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ("invalid_task", ex.Message);
+        }
+    }
+
+    private static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
+    {
+        if (!task.ProducesBoxes)
+        {
+            return null;
+        }
+
+        var boxes = output.Boxes.Select(b => new StoredBox(b.Label, b.X1, b.Y1, b.X2, b.Y2)).ToArray();
+        return JsonSerializer.Serialize(boxes, WorkerJson.Default.StoredBoxArray);
+    }
+
+    /// <summary>
+    /// The failure reason for an error that belongs to one image, or null for an infrastructure fault that must fail
+    /// the batch (so it is redelivered) rather than be recorded against the image.
+    /// </summary>
+    internal static string? Classify(Exception ex) => ex switch
+    {
+        CatalogObjectMissingException => "missing",
+        CatalogObjectChangedException => "changed",
+        CatalogObjectTooLargeException => "too_large",
+        ImageDecodeException d => d.Reason switch
+        {
+            ImageFailureReason.Empty => "empty",
+            ImageFailureReason.NotAnImage => "not_an_image",
+            ImageFailureReason.Corrupt => "corrupt",
+            ImageFailureReason.TooLarge => "too_large",
+            _ => "unsupported",
+        },
+        AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "missing",
+        AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
+        ArgumentException => "invalid_uri",
+        FileNotFoundException or DirectoryNotFoundException => "missing",
+        _ => null,
+    };
+}
