@@ -11,6 +11,9 @@ public static class PgpipeCli
     {
         var root = new RootCommand("pgpipe: turn image catalogs into searchable text with PaliGemma 2 on ONNX Runtime.");
         root.Add(InferCommand.Create());
+        root.Add(EnqueueCommand.Create());
+        root.Add(WorkerCommand.Create());
+        root.Add(MigrateCommand.Create());
         root.Add(BenchCommand.Create());
         return root;
     }

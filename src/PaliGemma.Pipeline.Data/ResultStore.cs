@@ -114,7 +114,7 @@ public sealed partial class ResultStore
     /// so a resumed producer never duplicates), advances the resume key and the counts.
     /// Publish the page's jobs before calling this: a crash in between re-publishes, which upserts harmlessly.
     /// </summary>
-    /// <returns>How many items were new to the run.</returns>
+    /// <returns>How many items were new to the run or came back with a new ETag.</returns>
     public Task<int> RecordListedPageAsync(Guid runId, IReadOnlyList<RunItemRecord> items, string? lastListedKey, CancellationToken cancellationToken) =>
         ExecuteAsync(
             true,
@@ -127,7 +127,9 @@ public sealed partial class ResultStore
                     var run = b.Guid(runId);
                     b.Sql.Append("INSERT INTO run_items (run_id, uri, etag, size, enqueued) VALUES ");
                     AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({run}, {b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Long(i.Size)}, {b.Bool(i.Enqueued)})"));
-                    b.Sql.Append(" ON CONFLICT (run_id, uri) DO NOTHING RETURNING enqueued");
+                    // A resumed pass re-lists keys it already recorded: same ETag, nothing to do. A new pass over a
+                    // changed object updates its ETag so status and export follow the version this pass enqueued.
+                    b.Sql.Append(" ON CONFLICT (run_id, uri) DO UPDATE SET etag = excluded.etag, size = excluded.size, enqueued = excluded.enqueued WHERE run_items.etag <> excluded.etag RETURNING enqueued");
                     await using var command = b.Build();
                     await using var reader = await command.ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
@@ -147,6 +149,22 @@ public sealed partial class ResultStore
                 }
 
                 return inserted;
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// Starts a new listing pass of a completed run (the nightly re-run of the same command): clears the resume key
+    /// and the completed flag. Items and results stay; the new pass skips what already has results.
+    /// </summary>
+    public Task RestartListingAsync(Guid runId, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE runs SET last_listed_key = NULL, listing_completed = FALSE WHERE id = {b.Guid(runId)}");
+                await using var command = b.Build();
+                return await command.ExecuteNonQueryAsync(ct);
             },
             cancellationToken);
 

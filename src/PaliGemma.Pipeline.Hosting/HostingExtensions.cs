@@ -14,21 +14,12 @@ namespace PaliGemma.Pipeline.Hosting;
 public static class HostingExtensions
 {
     /// <summary>
-    /// Configuration (appsettings.json beside the binary and in the working directory, then PGPIPE-independent
-    /// environment variables Section__Key, then command-line overrides), logging, metrics, traces, readiness and the
-    /// observability endpoint.
+    /// Logging (stderr, with scopes), options for messaging and observability, metrics, traces, readiness and the
+    /// observability endpoint. Configuration sources come from <see cref="PipelineConfiguration"/>.
     /// </summary>
-    public static IHostApplicationBuilder AddPipelineDefaults(this IHostApplicationBuilder builder, IReadOnlyDictionary<string, string?>? overrides = null)
+    public static IHostApplicationBuilder AddPipelineDefaults(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
-        builder.Configuration.AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true, reloadOnChange: false);
-        builder.Configuration.AddEnvironmentVariables();
-        if (overrides is { Count: > 0 })
-        {
-            builder.Configuration.AddInMemoryCollection(overrides);
-        }
-
         builder.Logging.ClearProviders();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         // Logs go to stderr so stdout stays for command output; scopes carry run and object ids.

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Contracts;
+
+namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>Options and conversions shared by the commands that host the pipeline (enqueue, worker, run).</summary>
+internal static class HostCommandSupport
+{
+    public static Option<string?> DbOption() => new("--db")
+    {
+        Description = "Result store: a SQLite file path, or a connection string (Host=... for Postgres, Data Source=... for SQLite). Default: Database:* configuration.",
+    };
+
+    /// <summary>Configuration keys that a --db value stands for.</summary>
+    public static void AddDatabase(Dictionary<string, string?> overrides, string? db)
+    {
+        if (string.IsNullOrWhiteSpace(db))
+        {
+            return;
+        }
+
+        if (db.Contains("Host=", StringComparison.OrdinalIgnoreCase) || db.StartsWith("postgres", StringComparison.OrdinalIgnoreCase))
+        {
+            overrides["Database:Provider"] = "Postgres";
+            overrides["Database:ConnectionString"] = db;
+        }
+        else
+        {
+            overrides["Database:Provider"] = "Sqlite";
+            overrides["Database:ConnectionString"] = db.Contains('=', StringComparison.Ordinal) ? db : $"Data Source={db}";
+        }
+    }
+
+    public static Option<string[]> TaskOption() => new("--task", "-t")
+    {
+        Description = "Task prompt (repeatable): 'caption en', 'ocr', 'answer en QUESTION', 'detect cat ; dog', or a raw prompt.",
+        Required = true,
+    };
+
+    public static Option<int?> MaxNewTokensOption() => new("--max-new-tokens") { Description = "Token limit for every task (default: per task kind)." };
+
+    /// <summary>Parses the task prompts up front, so a malformed one fails before any listing or model load.</summary>
+    public static IReadOnlyList<TaskSpec> ParseTasks(string[] prompts, int? maxNewTokens)
+    {
+        if (maxNewTokens is < 1)
+        {
+            throw new ArgumentException("--max-new-tokens must be at least 1.");
+        }
+
+        return prompts.Distinct(StringComparer.Ordinal)
+            .Select(p => new TaskSpec(p, maxNewTokens ?? PaliGemmaTask.Parse(p).DefaultMaxNewTokens))
+            .ToList();
+    }
+
+    public sealed class FilterOptions
+    {
+        public Option<string?> Prefix { get; } = new("--prefix") { Description = "Only keys starting with this (relative to the source)." };
+        public Option<string?> Glob { get; } = new("--glob") { Description = "Only keys matching this glob, e.g. '**/*.jpg'." };
+        public Option<string[]> Extensions { get; } = new("--ext") { Description = "Only these extensions (repeatable), e.g. --ext jpg --ext png." };
+        public Option<long?> MinSize { get; } = new("--min-size") { Description = "Skip objects smaller than this many bytes." };
+        public Option<long?> MaxSize { get; } = new("--max-size") { Description = "Skip objects larger than this many bytes." };
+
+        public void AddTo(Command command)
+        {
+            command.Add(Prefix);
+            command.Add(Glob);
+            command.Add(Extensions);
+            command.Add(MinSize);
+            command.Add(MaxSize);
+        }
+
+        public CatalogFilter Build(ParseResult result)
+        {
+            var extensions = result.GetValue(Extensions);
+            return new CatalogFilter
+            {
+                Prefix = result.GetValue(Prefix),
+                Glob = result.GetValue(Glob),
+                Extensions = extensions is { Length: > 0 } ? extensions.Select(e => e.TrimStart('.')).ToHashSet(StringComparer.OrdinalIgnoreCase) : null,
+                MinSize = result.GetValue(MinSize),
+                MaxSize = result.GetValue(MaxSize),
+            };
+        }
+    }
+
+    /// <summary>Prints an error the way every command does and returns the usage exit code.</summary>
+    public static int Fail(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return 2;
+    }
+}

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Contracts;
+using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Hosting;
+
+namespace PaliGemma.Pipeline.Producer;
+
+/// <summary>
+/// Lists a catalog and enqueues one job per image that still needs work, page by page, with a checkpoint after
+/// each page so a crashed enumeration resumes where it stopped.
+/// </summary>
+/// <remarks>
+/// Per page: supersede results of objects whose ETag changed, look up which (object, etag, model, task)
+/// combinations already have results (one round trip), send jobs for the rest with publisher confirms and a
+/// bounded number in flight, then record the page's run items and resume key in one transaction. A crash between
+/// the sends and the checkpoint re-sends at most that page on resume; workers skip combinations that already have
+/// results and results are unique per key, so a re-sent job never duplicates a result.
+/// </remarks>
+public sealed partial class EnqueueService(
+    ResultStore store,
+    CatalogSourceFactory catalogs,
+    IBus bus,
+    PipelineMetrics metrics,
+    IOptions<ProducerOptions> options,
+    ILogger<EnqueueService> logger)
+{
+    /// <summary>Creates or resumes the run and enqueues everything that still needs work.</summary>
+    public async Task<EnqueueSummary> EnqueueAsync(EnqueueRequest request, IProgress<EnqueueProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Tasks.Count == 0)
+        {
+            throw new ArgumentException("At least one task is required (--task).", nameof(request));
+        }
+
+        var o = options.Value;
+        var source = catalogs.Create(request.Source);
+        var runName = request.EffectiveRunName;
+        var taskKeys = request.Tasks.Select(t => t.Prompt).ToList();
+        var modelKey = request.Model.ToString();
+        var run = await store.GetRunAsync(runName, cancellationToken).ConfigureAwait(false);
+        var resumed = run is not null;
+        if (run is null)
+        {
+            run = await store.CreateRunAsync(new RunDefinition(runName, source.Root, modelKey, taskKeys), cancellationToken).ConfigureAwait(false);
+        }
+        else if (!string.Equals(run.Model, modelKey, StringComparison.Ordinal) || !run.Tasks.Order(StringComparer.Ordinal).SequenceEqual(taskKeys.Order(StringComparer.Ordinal), StringComparer.Ordinal)
+                 || !string.Equals(run.Source, source.Root, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException(
+                $"Run '{runName}' already exists for source {run.Source}, model {run.Model} and tasks [{string.Join(", ", run.Tasks)}]; choose another --run name.");
+        }
+
+        string? startAfter = null;
+        if (run.ListingCompleted)
+        {
+            // The same command again (e.g. nightly): a fresh pass that only enqueues new or changed objects.
+            await store.RestartListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            startAfter = run.LastListedKey;
+        }
+
+        PassStarting(logger, runName, source.Root, modelKey, startAfter ?? "(start)");
+        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{request.Model.QueueName}")).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        long listed = 0, enqueued = 0, reused = 0;
+        var lastReport = TimeSpan.Zero;
+
+        // Listing runs ahead of publishing through a bounded channel, so the next ListObjectsV2 page is in flight
+        // while this page's confirms come back; memory stays bounded by the channel.
+        var channel = Channel.CreateBounded<CatalogObject>(new BoundedChannelOptions(o.PageSize * 2) { SingleReader = true, SingleWriter = true });
+        using var listingCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var listing = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var obj in source.ListAsync(request.Filter, startAfter, listingCts.Token).ConfigureAwait(false))
+                {
+                    await channel.Writer.WriteAsync(obj, listingCts.Token).ConfigureAwait(false);
+                }
+
+                channel.Writer.Complete();
+            }
+            catch (Exception ex)
+            {
+                channel.Writer.Complete(ex);
+            }
+        }, listingCts.Token);
+
+        try
+        {
+            var page = new List<CatalogObject>(o.PageSize);
+            while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (page.Count < o.PageSize && channel.Reader.TryRead(out var obj))
+                {
+                    page.Add(obj);
+                }
+
+                if (page.Count < o.PageSize && !channel.Reader.Completion.IsCompleted)
+                {
+                    continue;
+                }
+
+                var (sent, done) = await ProcessPageAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                listed += page.Count;
+                enqueued += sent;
+                reused += done;
+                page.Clear();
+                if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds))
+                {
+                    lastReport = clock.Elapsed;
+                    progress.Report(new EnqueueProgress(listed, enqueued, reused, clock.Elapsed));
+                }
+            }
+
+            if (page.Count > 0)
+            {
+                var (sent, done) = await ProcessPageAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                listed += page.Count;
+                enqueued += sent;
+                reused += done;
+            }
+
+            await listing.ConfigureAwait(false);
+        }
+        finally
+        {
+            await listingCts.CancelAsync().ConfigureAwait(false);
+        }
+
+        await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        // Objects this complete listing no longer found are gone from the catalog: their results stop being current.
+        var superseded = await store.MarkSupersededMissingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        var final = new EnqueueProgress(listed, enqueued, reused, clock.Elapsed);
+        progress?.Report(final);
+        PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
+        return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+    }
+
+    private async Task<(int Sent, int Reused)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
+    {
+        using var activity = PipelineMetrics.ActivitySource.StartActivity("pgpipe.enqueue.page");
+        var versions = page.Select(p => new ObjectVersion(p.Uri, p.ETag)).ToList();
+        var modelKey = request.Model.ToString();
+        await store.MarkSupersededByNewEtagAsync(versions, ct).ConfigureAwait(false);
+        var existing = await store.FindExistingResultsAsync(versions, modelKey, request.Tasks.Select(t => t.Prompt).ToList(), ct).ConfigureAwait(false);
+        var items = new List<RunItemRecord>(page.Count);
+        var sends = new List<Task>();
+        using var gate = new SemaphoreSlim(options.Value.MaxInFlight);
+        var now = DateTimeOffset.UtcNow;
+        var sent = 0;
+        foreach (var obj in page)
+        {
+            var pending = request.Tasks.Where(t => !existing.Contains(new ExistingResult(obj.Uri, obj.ETag, t.Prompt))).ToList();
+            items.Add(new RunItemRecord(obj.Uri, obj.ETag, obj.Size, pending.Count > 0));
+            if (pending.Count == 0)
+            {
+                continue;
+            }
+
+            var job = new ImageJob
+            {
+                RunId = runId,
+                Uri = obj.Uri,
+                ETag = obj.ETag,
+                Size = obj.Size,
+                Model = modelKey,
+                Tasks = pending,
+                EnqueuedAt = now,
+            };
+            await gate.WaitAsync(ct).ConfigureAwait(false);
+            sends.Add(SendAsync(endpoint, job, gate, ct));
+            sent++;
+        }
+
+        // Every confirm must be in before the checkpoint: a page is recorded only once the broker holds its jobs.
+        await Task.WhenAll(sends).ConfigureAwait(false);
+        await store.RecordListedPageAsync(runId, items, page[^1].Key, ct).ConfigureAwait(false);
+        metrics.Listed.Add(page.Count);
+        metrics.Enqueued.Add(sent);
+        return (sent, page.Count - sent);
+    }
+
+    private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, CancellationToken ct)
+    {
+        try
+        {
+            await endpoint.Send(job, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Run {Run}: listing {Source} for {Model}, starting after {StartAfter}")]
+    private static partial void PassStarting(ILogger logger, string run, string source, string model, string startAfter);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information,
+        Message = "Run {Run}: listed {Listed}, enqueued {Enqueued}, reused {Reused}, superseded {Superseded} in {ElapsedMs} ms")]
+    private static partial void PassFinished(ILogger logger, string run, long listed, long enqueued, long reused, int superseded, long elapsedMs);
+}
