@@ -860,28 +860,12 @@ def write_configs(cfg, info, tok, out_dir, preset):
         json.dump(tok, f, ensure_ascii=False, separators=(",", ":"))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
-    ap.add_argument("--out", required=True, help="model folder to (re)create")
-    ap.add_argument("--variant", choices=["plain", "masked"], help="override the preset's decoder variant")
-    ap.add_argument("--vocab", type=int, help="override the total vocabulary size (filler pieces pad it)")
-    ap.add_argument("--seed", type=int, help="override the preset's seed")
-    ap.add_argument("--image-size", metavar="HxW",
-                    help="override the input size (multiples of 14; non-square works in transformers.js 4.3.1)")
-    ap.add_argument("--skip-checks", action="store_true", help="skip the torch self-check and greedy stats")
-    ap.add_argument("--compare-reference", metavar="REF.json",
-                    help="after writing, replay reference-generate.mjs output rows for this model through torch")
-    ap.add_argument("--images-dir", default="tests/fixtures/images", help="image folder for --compare-reference")
-    args = ap.parse_args()
-
-    t0 = time.time()
-    cfg = dict(PRESETS[args.preset])
-    for key in ("variant", "vocab", "seed"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    if args.image_size:
-        cfg["image_size"] = tuple(int(v) for v in args.image_size.lower().split("x"))
+def build_model(preset, overrides=None, calibrate=True):
+    """Seeds every RNG and builds the tokenizer and the torch modules exactly as the export does, so other
+    tools (gen_conformance_cases.py) evaluate the very weights that are written. With calibrate=True the
+    eos calibration runs too (the export runs it after printing the shapes)."""
+    cfg = dict(PRESETS[preset])
+    cfg.update(overrides or {})
     h, w = cfg["image_size"]
     if h % PATCH or w % PATCH:
         raise SystemExit("image size must be a multiple of %d" % PATCH)
@@ -898,7 +882,33 @@ def main():
     embed = Embed(embed_w).eval()
     decoder = Decoder(cfg, info["vocab_size"]).eval()
     init_weights(cfg, vision, embed_w, decoder, info, g)
+    if calibrate and cfg.get("eos_rate", EOS_RATE) > 0:
+        with torch.no_grad():
+            calibrate_eos(cfg, vision, embed, decoder, info, tok)
+    return cfg, vision, embed, decoder, info, tok
 
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
+    ap.add_argument("--out", required=True, help="model folder to (re)create")
+    ap.add_argument("--variant", choices=["plain", "masked"], help="override the preset's decoder variant")
+    ap.add_argument("--vocab", type=int, help="override the total vocabulary size (filler pieces pad it)")
+    ap.add_argument("--seed", type=int, help="override the preset's seed")
+    ap.add_argument("--image-size", metavar="HxW",
+                    help="override the input size (multiples of 14; non-square works in transformers.js 4.3.1)")
+    ap.add_argument("--skip-checks", action="store_true", help="skip the torch self-check and greedy stats")
+    ap.add_argument("--compare-reference", metavar="REF.json",
+                    help="after writing, replay reference-generate.mjs output rows for this model through torch")
+    ap.add_argument("--images-dir", default="tests/fixtures/images", help="image folder for --compare-reference")
+    args = ap.parse_args()
+
+    t0 = time.time()
+    overrides = {key: getattr(args, key) for key in ("variant", "vocab", "seed") if getattr(args, key) is not None}
+    if args.image_size:
+        overrides["image_size"] = tuple(int(v) for v in args.image_size.lower().split("x"))
+    cfg, vision, embed, decoder, info, tok = build_model(args.preset, overrides, calibrate=False)
+    h, w = cfg["image_size"]
     print("preset %s (%s decoder): image %dx%d -> %d tokens, D=%d, %d layers, %d/%d heads, head_dim %d, vocab %d"
           % (args.preset, cfg["variant"], h, w, (h // PATCH) * (w // PATCH), cfg["hidden"], cfg["layers"],
              cfg["heads"], cfg["kv_heads"], cfg["head_dim"], info["vocab_size"]))

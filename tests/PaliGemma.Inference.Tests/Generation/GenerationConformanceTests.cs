@@ -82,8 +82,9 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"{rows} rows equal to transformers.js (rewrite={rewrite}); smallest top-1 margin seen: {minMargin:0.0000}");
-        // Agreement must not hang on float noise between two ONNX Runtime builds.
-        Assert.True(minMargin > 1e-3f, $"smallest top-1 margin {minMargin} is too small to make conformance robust");
+        // Agreement must not hang on float noise between two ONNX Runtime builds (~1e-5 on these logits);
+        // tools/gen_conformance_cases.py keeps only cases whose torch margin is >= 0.02 at every step.
+        Assert.True(minMargin > 1e-2f, $"smallest top-1 margin {minMargin} is below 0.01: a step this close can flip between ONNX Runtime builds; regenerate tests/fixtures/conformance-cases.json with tools/gen_conformance_cases.py");
     }
 
     private static ReferenceRun RunReference()
