@@ -14,6 +14,7 @@ public static class PgpipeCli
         root.Add(EnqueueCommand.Create());
         root.Add(WorkerCommand.Create());
         root.Add(MigrateCommand.Create());
+        root.Add(RunCommand.Create());
         root.Add(BenchCommand.Create());
         return root;
     }

@@ -5,7 +5,7 @@ namespace PaliGemma.Inference.Runtime;
 /// <summary>Source-generated log messages of the inference runtime.</summary>
 internal static partial class InferenceLog
 {
-    [LoggerMessage(EventId = 1001, EventName = "CudaUnavailable", Level = LogLevel.Warning,
+    [LoggerMessage(EventId = 1001, EventName = "CudaUnavailable", Level = LogLevel.Information,
         Message = "CUDA execution provider unavailable, falling back to CPU: {Reason}")]
     public static partial void CudaUnavailable(ILogger logger, string reason);
 

@@ -41,7 +41,8 @@ internal static class EnqueueCommand
                 var key = ModelReference.Resolve(result.GetValue(model)!, result.GetValue(dtype)!, null).Key;
                 var overrides = new Dictionary<string, string?>();
                 HostCommandSupport.AddDatabase(overrides, result.GetValue(db));
-                var builder = PipelineConfiguration.CreateHostBuilder(WorkerCommand.DistributedDefaults, overrides);
+                var defaults = new Dictionary<string, string?>(WorkerCommand.DistributedDefaults) { ["Logging:LogLevel:Default"] = "Warning" };
+                var builder = PipelineConfiguration.CreateHostBuilder(defaults, overrides);
                 builder.AddProducer();
                 using var host = builder.Build();
                 await host.StartAsync(ct).ConfigureAwait(false);
