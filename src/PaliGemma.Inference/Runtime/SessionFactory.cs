@@ -93,7 +93,8 @@ internal sealed class SessionFactory
         }
         catch (Exception ex) when (_options.Device == ExecutionDevice.Auto && ex is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or TypeInitializationException)
         {
-            InferenceLog.CudaUnavailable(_logger, ex.Message.Split('\n')[0]);
+            var reason = ex.Message.Split('\n')[0];
+            InferenceLog.CudaUnavailable(_logger, reason);
             return ExecutionDevice.Cpu;
         }
         catch (Exception ex) when (_options.Device == ExecutionDevice.Cuda && ex is not OutOfMemoryException)
