@@ -12,6 +12,9 @@ public static class PgpipeCli
         var root = new RootCommand("pgpipe: turn image catalogs into searchable text with PaliGemma 2 on ONNX Runtime.");
         root.Add(InferCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(StatusCommand.Create());
+        root.Add(SearchCommand.Create());
+        root.Add(ExportCommand.Create());
         return root;
     }
 }
