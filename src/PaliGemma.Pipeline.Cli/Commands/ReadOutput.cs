@@ -15,8 +15,8 @@ internal static class ExitCodes
     /// <summary>Success.</summary>
     public const int Ok = 0;
 
-    /// <summary>A database error while reading (connection refused, timeout, ...).</summary>
-    public const int DatabaseError = 1;
+    /// <summary>A failure while reading the store or writing the output (connection refused, timeout, malformed stored value, disk full).</summary>
+    public const int Failure = 1;
 
     /// <summary>Bad arguments, bad Database settings, or an unknown run.</summary>
     public const int Usage = 2;
@@ -59,7 +59,19 @@ internal static class ReadOutput
         catch (Exception ex) when (ex is DbException or TimeoutException || ex.InnerException is DbException or TimeoutException)
         {
             await error.WriteLineAsync($"error: reading the result store failed: {ex.Message}").ConfigureAwait(false);
-            return ExitCodes.DatabaseError;
+            return ExitCodes.Failure;
+        }
+        catch (InvalidDataException ex)
+        {
+            // A stored value that is not what the worker writes (e.g. results.boxes); the message names the row.
+            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        catch (IOException ex)
+        {
+            // Writing the output failed: disk full, or the reader of a pipe went away (`pgpipe export x | head`).
+            await error.WriteLineAsync($"error: writing the output failed: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
         }
     }
 
@@ -82,14 +94,18 @@ internal static class ReadOutput
     /// <summary>
     /// Writes a table: a Spectre.Console table on a terminal, else a header line and rows with columns padded to
     /// a common width and separated by two spaces (stable for grep, cut and awk; no colour codes).
+    /// <paramref name="terminalColumns"/> picks the columns shown on a terminal (all when null), so a wide listing
+    /// fits a screen; pipes always get every column.
     /// </summary>
-    public static async Task WriteTableAsync(TextWriter output, bool terminal, IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows, ISet<int>? rightAligned = null)
+    public static async Task WriteTableAsync(TextWriter output, bool terminal, IReadOnlyList<string> headers, IReadOnlyList<IReadOnlyList<string>> rows,
+        ISet<int>? rightAligned = null, IReadOnlyList<int>? terminalColumns = null)
     {
         if (terminal)
         {
+            var shown = terminalColumns ?? Enumerable.Range(0, headers.Count).ToList();
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
             var table = new Table().Border(TableBorder.Rounded);
-            for (var c = 0; c < headers.Count; c++)
+            foreach (var c in shown)
             {
                 var column = new TableColumn(Markup.Escape(headers[c]));
                 table.AddColumn(rightAligned?.Contains(c) == true ? column.RightAligned() : column);
@@ -97,7 +113,7 @@ internal static class ReadOutput
 
             foreach (var row in rows)
             {
-                table.AddRow(row.Select(cell => new Text(cell)).ToArray());
+                table.AddRow(shown.Select(c => new Text(row[c])).ToArray());
             }
 
             console.Write(table);

@@ -102,7 +102,7 @@ internal static class StatusCommand
         {
             await ReadOutput.WriteTableAsync(c.Output, c.OutputIsTerminal,
                 ["RUN", "ID", "CREATED (UTC)", "MODEL", "TASKS", "LISTED", "ENQUEUED", "DONE", "FAILED", "PENDING", "PER MIN", "ETA", "LISTING"],
-                rows, new HashSet<int> { 5, 6, 7, 8, 9, 10 }).ConfigureAwait(false);
+                rows, new HashSet<int> { 5, 6, 7, 8, 9, 10 }, terminalColumns: [0, 2, 5, 7, 8, 9, 10, 11, 12]).ConfigureAwait(false);
         }
 
         return ExitCodes.Ok;
