@@ -16,6 +16,9 @@ public static class PgpipeCli
         root.Add(MigrateCommand.Create());
         root.Add(RunCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(StatusCommand.Create());
+        root.Add(SearchCommand.Create());
+        root.Add(ExportCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+
+namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>
+/// <c>pgpipe search "query"</c>: full-text search over current results, best first, with the object URI of
+/// each hit. Postgres: websearch syntax with english stemming; SQLite: every word required, porter stemming.
+/// </summary>
+internal static class SearchCommand
+{
+    public static Command Create()
+    {
+        var query = new Argument<string>("QUERY") { Description = "Words to find in result texts; stemmed, so 'sleeps' finds 'sleeping'." };
+        var limit = new Option<int>("--limit", "-n") { Description = "Most hits to print.", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per hit: {\"rank\",\"uri\",\"task\",\"model\",\"snippet\"}." };
+        var db = StoreAccess.CreateDbOption();
+
+        var command = new Command("search", "Full-text search over current results; prints ranked hits with their object URIs.");
+        command.Add(query);
+        command.Add(limit);
+        command.Add(json);
+        command.Add(db);
+        command.SetAction(async (r, ct) =>
+        {
+            var text = r.GetValue(query) ?? string.Empty;
+            var most = r.GetValue(limit);
+            if (most < 1)
+            {
+                await r.InvocationConfiguration.Error.WriteLineAsync($"error: --limit must be at least 1; got {most}.").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                await r.InvocationConfiguration.Error.WriteLineAsync("error: QUERY is empty; give at least one word to search for.").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            return await ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, text, most, r.GetValue(json), token), ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ReadContext c, string query, int limit, bool json, CancellationToken ct)
+    {
+        var hits = await c.Store.SearchAsync(query, limit, ct).ConfigureAwait(false);
+        if (hits.Count == 0)
+        {
+            // stderr, so a script reading stdout sees an empty result rather than a sentence.
+            await c.Error.WriteLineAsync($"No results for '{query}'.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        if (json)
+        {
+            foreach (var hit in hits)
+            {
+                using var buffer = new MemoryStream();
+                using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("rank", Math.Round(hit.Rank, 6));
+                    w.WriteString("uri", hit.Uri);
+                    w.WriteString("task", hit.Task);
+                    w.WriteString("model", hit.Model);
+                    w.WriteString("snippet", hit.Snippet);
+                    w.WriteEndObject();
+                }
+
+                await c.Output.WriteLineAsync(System.Text.Encoding.UTF8.GetString(buffer.ToArray())).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        }
+
+        var rows = hits.Select((h, i) => (IReadOnlyList<string>)
+        [
+            (i + 1).ToString(CultureInfo.InvariantCulture),
+            h.Rank.ToString("0.####", CultureInfo.InvariantCulture),
+            h.Uri,
+            h.Task,
+            h.Model,
+            // One line per hit: snippets may hold newlines from OCR text.
+            h.Snippet.ReplaceLineEndings(" "),
+        ]).ToList();
+        await ReadOutput.WriteTableAsync(c.Output, c.OutputIsTerminal, ["#", "RANK", "URI", "TASK", "MODEL", "SNIPPET"], rows, new HashSet<int> { 0, 1 }).ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+}
