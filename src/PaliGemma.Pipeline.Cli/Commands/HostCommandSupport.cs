@@ -2,18 +2,16 @@ using System.CommandLine;
 using PaliGemma.Inference.Tasks;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
+using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
 /// <summary>Options and conversions shared by the commands that host the pipeline (enqueue, worker, run).</summary>
 internal static class HostCommandSupport
 {
-    public static Option<string?> DbOption() => new("--db")
-    {
-        Description = "Result store: a SQLite file path, or a connection string (Host=... for Postgres, Data Source=... for SQLite). Default: Database:* configuration.",
-    };
+    public static Option<string?> DbOption() => StoreAccess.CreateDbOption();
 
-    /// <summary>Configuration keys that a --db value stands for.</summary>
+    /// <summary>Configuration keys that a --db value stands for (same rules as the read-side commands).</summary>
     public static void AddDatabase(Dictionary<string, string?> overrides, string? db)
     {
         if (string.IsNullOrWhiteSpace(db))
@@ -21,16 +19,19 @@ internal static class HostCommandSupport
             return;
         }
 
-        if (db.Contains("Host=", StringComparison.OrdinalIgnoreCase) || db.StartsWith("postgres", StringComparison.OrdinalIgnoreCase))
+        DatabaseProvider provider;
+        string connectionString;
+        try
         {
-            overrides["Database:Provider"] = "Postgres";
-            overrides["Database:ConnectionString"] = db;
+            (provider, connectionString) = StoreAccess.InterpretDbOption(db, Environment.CurrentDirectory);
         }
-        else
+        catch (StoreConfigurationException ex)
         {
-            overrides["Database:Provider"] = "Sqlite";
-            overrides["Database:ConnectionString"] = db.Contains('=', StringComparison.Ordinal) ? db : $"Data Source={db}";
+            throw new ArgumentException(ex.Message, nameof(db), ex);
         }
+
+        overrides["Database:Provider"] = provider.ToString();
+        overrides["Database:ConnectionString"] = connectionString;
     }
 
     public static Option<string[]> TaskOption() => new("--task", "-t")
