@@ -49,7 +49,7 @@ public sealed class ImageJobBatchConsumer(
             if (!string.Equals(job.Model, modelKey, StringComparison.Ordinal))
             {
                 // A job routed to the wrong queue must not be processed by the wrong model; it is a producer bug.
-                throw new InvalidOperationException($"Job for model '{job.Model}' reached the worker serving '{modelKey}'.");
+                throw new MisroutedJobException(job.Model, modelKey);
             }
 
             jobs.Add(job);
