@@ -28,7 +28,8 @@ public sealed class PgpipeProcess : IDisposable
     /// <summary>A label for logs, e.g. "worker-1".</summary>
     public string Name { get; }
 
-    public int Id => _process.Id;
+    /// <summary>The process id, kept so it can still be reported after disposal.</summary>
+    public int Id { get; private set; }
 
     public bool HasExited => _process.HasExited;
 
@@ -88,6 +89,7 @@ public sealed class PgpipeProcess : IDisposable
         process.OutputDataReceived += (_, e) => wrapper.Append(e.Data, "out", wrapper._stdoutClosed);
         process.ErrorDataReceived += (_, e) => wrapper.Append(e.Data, "err", wrapper._stderrClosed);
         process.Start();
+        wrapper.Id = process.Id;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return wrapper;
@@ -161,6 +163,8 @@ public sealed class PgpipeProcess : IDisposable
                 _stdout.AppendLine(line);
             }
 
+            // xunit's output refuses control characters (e.g. ANSI colour codes), and they help nobody reading a log.
+            line = new string(line.Select(c => char.IsControl(c) && c != '\t' ? '?' : c).ToArray());
             _log.Append(DateTime.UtcNow.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)).Append(' ').Append(Name).Append(' ').Append(stream).Append(": ").AppendLine(line);
         }
     }

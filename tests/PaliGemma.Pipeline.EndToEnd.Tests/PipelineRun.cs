@@ -322,16 +322,17 @@ public sealed partial class PipelineRun : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        var summaries = Processes.Select(p => $"===== {p.Name} (pid {p.Id}{(p.HasExited ? $", exit code {p.ExitCode}" : ", still running: killed")}) =====").ToList();
         foreach (var p in Processes)
         {
             p.Dispose();
         }
 
-        foreach (var p in Processes)
+        foreach (var (p, summary) in Processes.Zip(summaries))
         {
             try
             {
-                _output.WriteLine($"===== {p.Name} (pid {p.Id}) =====");
+                _output.WriteLine(summary);
                 _output.WriteLine(p.Log);
             }
             catch (InvalidOperationException)

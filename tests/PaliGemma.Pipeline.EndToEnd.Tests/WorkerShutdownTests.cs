@@ -1,0 +1,93 @@
+using PaliGemma.Pipeline.Data;
+using Xunit.Abstractions;
+
+namespace PaliGemma.Pipeline.EndToEnd.Tests;
+
+/// <summary>
+/// Workers that die or are stopped mid-run: a SIGKILLed worker's unacknowledged batch returns to the queue, a
+/// SIGTERMed worker drains (finishes and acknowledges the batch in hand) and exits 0; either way a second worker
+/// completes the run with the same exactly-once outcome.
+/// </summary>
+public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper output) : IClassFixture<E2EServices>
+{
+    private const int GoodImages = 200;
+
+    [SkippableFact]
+    public async Task A_worker_killed_with_SIGKILL_mid_batch_then_restarted_leaves_the_same_exactly_once_outcome()
+    {
+        await using var run = await PipelineRun.CreateAsync(services, output, "sigkill");
+        var (listed, badReasons) = await PrepareAsync(run);
+
+        var victim = run.StartWorker("worker-1");
+        var atKill = await run.WaitForAsync("the first results", s => s.Covered(listed) >= 40, TimeSpan.FromSeconds(90));
+        victim.KillHard();
+        var code = await victim.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        var covered = (await run.SnapshotAsync()).Covered(listed);
+        output.WriteLine($"SIGKILL at {atKill.Covered(listed)} combinations covered; {covered} after exit; exit code {code}");
+        Assert.True(covered < listed.Count * 2, $"the worker finished all {listed.Count * 2} combinations before it was killed, so the test proved nothing");
+        Assert.NotEqual(0, code);
+        Assert.DoesNotContain("Bus stopped", victim.Log, StringComparison.Ordinal);
+
+        run.StartWorker("worker-2");
+        var snapshot = await run.WaitForAsync($"{listed.Count * 2} combinations done", s => s.Covered(listed) == listed.Count * 2, TimeSpan.FromMinutes(2),
+            s => $"{s.Covered(listed)}/{listed.Count * 2} covered");
+        await AssertExactlyOnceAsync(run, snapshot, listed, badReasons);
+    }
+
+    [SkippableFact]
+    public async Task A_worker_sent_SIGTERM_mid_run_drains_exits_0_and_another_worker_completes_the_run_exactly_once()
+    {
+        await using var run = await PipelineRun.CreateAsync(services, output, "sigterm");
+        var (listed, badReasons) = await PrepareAsync(run);
+
+        var stopping = run.StartWorker("worker-1");
+        await run.WaitForAsync("the first results", s => s.Covered(listed) >= 40, TimeSpan.FromSeconds(90));
+        stopping.Terminate();
+        var code = await stopping.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        var covered = (await run.SnapshotAsync()).Covered(listed);
+        output.WriteLine($"SIGTERM; {covered} combinations covered after exit; exit code {code}");
+        Assert.True(code == 0, $"a drained worker must exit 0, got {code}:\n{stopping.Log}");
+        Assert.True(covered < listed.Count * 2, $"the worker finished all {listed.Count * 2} combinations before SIGTERM, so the test proved nothing");
+        var log = stopping.Log;
+        var shuttingDown = log.IndexOf("Application is shutting down", StringComparison.Ordinal);
+        var busStopped = log.IndexOf("Bus stopped", StringComparison.Ordinal);
+        Assert.True(shuttingDown >= 0 && busStopped > shuttingDown, $"the worker's log must show the host shutting down and then the bus stopped:\n{log}");
+
+        run.StartWorker("worker-2");
+        var snapshot = await run.WaitForAsync($"{listed.Count * 2} combinations done", s => s.Covered(listed) == listed.Count * 2, TimeSpan.FromMinutes(2),
+            s => $"{s.Covered(listed)}/{listed.Count * 2} covered");
+        await AssertExactlyOnceAsync(run, snapshot, listed, badReasons);
+
+        // A drain acknowledges exactly what it finished: the second worker recomputed nothing the first one had done.
+        var totals = run.WorkerTotals();
+        Assert.Equal((GoodImages * 2, 4, 0), (totals.Results, totals.Failures, totals.Skipped));
+    }
+
+    private static async Task<(Dictionary<string, string> Listed, Dictionary<string, string> BadReasons)> PrepareAsync(PipelineRun run)
+    {
+        var objects = Enumerable.Range(0, GoodImages).Select(i => (Key: $"in/{i % 4}/{i:D4}.png", Content: Images.Png(i + 500))).ToList();
+        objects.Add(("in/bad/not-an-image.png", Images.NotAnImage()));
+        objects.Add(("in/bad/truncated.png", Images.TruncatedPng()));
+        await run.UploadAsync(objects);
+        var listed = await run.ListAsync();
+        Assert.Equal(GoodImages + 2, listed.Count);
+        var badReasons = new Dictionary<string, string>
+        {
+            [run.UriOf("in/bad/not-an-image.png")] = "not_an_image",
+            [run.UriOf("in/bad/truncated.png")] = "corrupt",
+        };
+        var enqueued = await run.EnqueueAsync("enqueue");
+        Assert.Equal(GoodImages + 2, enqueued.Enqueued);
+        return (listed, badReasons);
+    }
+
+    private static async Task AssertExactlyOnceAsync(PipelineRun run, StoreSnapshot snapshot, Dictionary<string, string> listed, Dictionary<string, string> badReasons)
+    {
+        ExactlyOnce.AssertOutcome(snapshot, listed, badReasons);
+        Assert.Equal(listed.Keys.Order(), (await run.ListAsync()).Keys.Order());
+        Assert.True(await run.QueueDepthAsync(run.QueueName + "_error") is null or 0, "the model queue's _error queue must be empty or absent");
+        var goodCombos = listed.Where(l => !badReasons.ContainsKey(l.Key)).SelectMany(l => PipelineRun.Tasks.Select(t => (l.Key, l.Value, t))).ToList();
+        var (feed, _) = await run.ReadFeedAsync(ChangeCursor.Start, goodCombos.Count, TimeSpan.FromSeconds(60));
+        ExactlyOnce.AssertFeed(feed, goodCombos, "after the restart");
+    }
+}
