@@ -48,3 +48,14 @@ public sealed class ClassifyTests
     public void Infrastructure_faults_are_not_per_image_failures(Exception error) =>
         Assert.Null(ImageJobBatchConsumer.Classify(error));
 }
+
+/// <summary>Generated text must be storable in Postgres text/jsonb, which refuse U+0000.</summary>
+public sealed class StorableTextTests
+{
+    [Theory]
+    [InlineData("a cat", "a cat")]
+    [InlineData("a\0cat\0", "a\uFFFDcat\uFFFD")]
+    [InlineData("", "")]
+    public void Nul_characters_become_replacement_characters_and_nothing_else_changes(string generated, string stored) =>
+        Assert.Equal(stored, ImageJobBatchConsumer.StorableText(generated));
+}
