@@ -126,10 +126,11 @@ public sealed partial class PipelineRun : IAsyncDisposable
     public string UriOf(string key) => $"s3://{Bucket}/{key}";
 
     /// <summary>Runs <c>pgpipe enqueue</c> for the two tasks and parses its summary line.</summary>
-    public async Task<EnqueueResult> EnqueueAsync(string name)
+    public async Task<EnqueueResult> EnqueueAsync(string name, int maxNewTokens = 8)
     {
         var process = await RunToCompletionAsync(name, TimeSpan.FromSeconds(120),
-            "enqueue", Source, "--task", Tasks[0], "--task", Tasks[1], "--model", TinyModel, "--max-new-tokens", "8", "--db", ConnectionString);
+            "enqueue", Source, "--task", Tasks[0], "--task", Tasks[1], "--model", TinyModel, "--max-new-tokens", maxNewTokens.ToString(CultureInfo.InvariantCulture),
+            "--db", ConnectionString);
         var match = SummaryLine().Match(process.StandardOutput);
         Assert.True(match.Success, $"enqueue printed no summary line:\n{process.Log}");
         return new EnqueueResult(match.Groups[1].Value, match.Groups[2].Value == "resumed", long.Parse(match.Groups[3].Value, CultureInfo.InvariantCulture),
@@ -138,7 +139,7 @@ public sealed partial class PipelineRun : IAsyncDisposable
     }
 
     /// <summary>Starts <c>pgpipe worker</c> on the tiny model; <paramref name="metricsPort"/> 0 leaves /metrics off.</summary>
-    public PgpipeProcess StartWorker(string name, int metricsPort = 0)
+    public PgpipeProcess StartWorker(string name, int metricsPort = 0, IReadOnlyDictionary<string, string>? settings = null)
     {
         var args = new List<string> { "worker", "--model", TinyModel, "--db", ConnectionString };
         if (metricsPort > 0)
@@ -146,7 +147,13 @@ public sealed partial class PipelineRun : IAsyncDisposable
             args.AddRange(["--metrics-port", metricsPort.ToString(CultureInfo.InvariantCulture)]);
         }
 
-        var process = PgpipeProcess.Start(name, _environment, [.. args]);
+        var environment = new Dictionary<string, string>(_environment);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        var process = PgpipeProcess.Start(name, environment, [.. args]);
         lock (_processes)
         {
             _processes.Add(process);

@@ -35,26 +35,33 @@ public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper 
     }
 
     [SkippableFact]
-    public async Task A_worker_sent_SIGTERM_mid_run_drains_exits_0_and_another_worker_completes_the_run_exactly_once()
+    public async Task A_worker_sent_SIGTERM_mid_batch_finishes_that_batch_exits_0_and_another_worker_completes_the_run_exactly_once()
     {
         await using var run = await PipelineRun.CreateAsync(services, output, "sigterm");
-        var (listed, badReasons) = await PrepareAsync(run);
+        // Long generations in big batches, so SIGTERM lands while a batch is on the model and its drain outlasts the
+        // 2 s after which System.CommandLine would otherwise end the process (exit 143, batch abandoned).
+        var (listed, badReasons) = await PrepareAsync(run, maxNewTokens: 1000);
+        var slow = new Dictionary<string, string> { ["Worker__BatchSize"] = "48", ["Worker__ConcurrencyLimit"] = "1" };
 
-        var stopping = run.StartWorker("worker-1");
-        await run.WaitForAsync("the first results", s => s.Covered(listed) >= 40, TimeSpan.FromSeconds(90));
+        var stopping = run.StartWorker("worker-1", settings: slow);
+        await WaitForLogAsync(stopping, "Batch of", TimeSpan.FromSeconds(90));
+        var signalled = DateTime.UtcNow;
         stopping.Terminate();
-        var code = await stopping.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        var code = await stopping.WaitForExitAsync(TimeSpan.FromSeconds(120));
+        var drained = DateTime.UtcNow - signalled;
         var covered = (await run.SnapshotAsync()).Covered(listed);
-        output.WriteLine($"SIGTERM; {covered} combinations covered after exit; exit code {code}");
+        output.WriteLine($"SIGTERM; exited {code} after {drained.TotalSeconds:0.0} s with {covered} combinations covered");
         Assert.True(code == 0, $"a drained worker must exit 0, got {code}:\n{stopping.Log}");
         Assert.True(covered < listed.Count * 2, $"the worker finished all {listed.Count * 2} combinations before SIGTERM, so the test proved nothing");
         var log = stopping.Log;
         var shuttingDown = log.IndexOf("Application is shutting down", StringComparison.Ordinal);
         var busStopped = log.IndexOf("Bus stopped", StringComparison.Ordinal);
         Assert.True(shuttingDown >= 0 && busStopped > shuttingDown, $"the worker's log must show the host shutting down and then the bus stopped:\n{log}");
+        Assert.True(log.IndexOf("Batch of", shuttingDown, StringComparison.Ordinal) is var finished && finished > shuttingDown && finished < busStopped,
+            $"the batch in hand when SIGTERM arrived must finish (and be acknowledged) before the bus stops:\n{log}");
 
         run.StartWorker("worker-2");
-        var snapshot = await run.WaitForAsync($"{listed.Count * 2} combinations done", s => s.Covered(listed) == listed.Count * 2, TimeSpan.FromMinutes(2),
+        var snapshot = await run.WaitForAsync($"{listed.Count * 2} combinations done", s => s.Covered(listed) == listed.Count * 2, TimeSpan.FromMinutes(3),
             s => $"{s.Covered(listed)}/{listed.Count * 2} covered");
         await AssertExactlyOnceAsync(run, snapshot, listed, badReasons);
 
@@ -63,7 +70,18 @@ public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper 
         Assert.Equal((GoodImages * 2, 4, 0), (totals.Results, totals.Failures, totals.Skipped));
     }
 
-    private static async Task<(Dictionary<string, string> Listed, Dictionary<string, string> BadReasons)> PrepareAsync(PipelineRun run)
+    private static async Task WaitForLogAsync(PgpipeProcess process, string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!process.Log.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.False(process.HasExited, $"{process.Name} exited before logging '{text}':\n{process.Log}");
+            Assert.True(DateTime.UtcNow < deadline, $"{process.Name} did not log '{text}' within {timeout}:\n{process.Log}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<(Dictionary<string, string> Listed, Dictionary<string, string> BadReasons)> PrepareAsync(PipelineRun run, int maxNewTokens = 8)
     {
         var objects = Enumerable.Range(0, GoodImages).Select(i => (Key: $"in/{i % 4}/{i:D4}.png", Content: Images.Png(i + 500))).ToList();
         objects.Add(("in/bad/not-an-image.png", Images.NotAnImage()));
@@ -76,7 +94,7 @@ public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper 
             [run.UriOf("in/bad/not-an-image.png")] = "not_an_image",
             [run.UriOf("in/bad/truncated.png")] = "corrupt",
         };
-        var enqueued = await run.EnqueueAsync("enqueue");
+        var enqueued = await run.EnqueueAsync("enqueue", maxNewTokens);
         Assert.Equal(GoodImages + 2, enqueued.Enqueued);
         return (listed, badReasons);
     }
