@@ -12,18 +12,26 @@ public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper 
 {
     private const int GoodImages = 200;
 
+    /// <summary>With 1000-token generations, batches of 48 take about 3.5 s on the tiny model; one batch in flight at a time.</summary>
+    /// <summary>Into the second batch: right after the first one's log line the next batch may not have started yet.</summary>
+    private static readonly TimeSpan MidBatch = TimeSpan.FromSeconds(1);
+
+    private static readonly Dictionary<string, string> SlowBatches = new() { ["Worker__BatchSize"] = "48", ["Worker__ConcurrencyLimit"] = "1" };
+
     [SkippableFact]
     public async Task A_worker_killed_with_SIGKILL_mid_batch_then_restarted_leaves_the_same_exactly_once_outcome()
     {
         await using var run = await PipelineRun.CreateAsync(services, output, "sigkill");
-        var (listed, badReasons) = await PrepareAsync(run);
+        // Long batches (see the SIGTERM test), so the kill right after the first batch lands inside the second.
+        var (listed, badReasons) = await PrepareAsync(run, maxNewTokens: 1000);
 
-        var victim = run.StartWorker("worker-1");
-        var atKill = await run.WaitForAsync("the first results", s => s.Covered(listed) >= 40, TimeSpan.FromSeconds(90));
+        var victim = run.StartWorker("worker-1", settings: SlowBatches);
+        await WaitForLogAsync(victim, "Batch of", TimeSpan.FromSeconds(90));
+        await Task.Delay(MidBatch);
         victim.KillHard();
         var code = await victim.WaitForExitAsync(TimeSpan.FromSeconds(30));
         var covered = (await run.SnapshotAsync()).Covered(listed);
-        output.WriteLine($"SIGKILL at {atKill.Covered(listed)} combinations covered; {covered} after exit; exit code {code}");
+        output.WriteLine($"SIGKILL after the first batch; {covered} combinations covered after exit; exit code {code}");
         Assert.True(covered < listed.Count * 2, $"the worker finished all {listed.Count * 2} combinations before it was killed, so the test proved nothing");
         Assert.NotEqual(0, code);
         Assert.DoesNotContain("Bus stopped", victim.Log, StringComparison.Ordinal);
@@ -41,10 +49,9 @@ public sealed class WorkerShutdownTests(E2EServices services, ITestOutputHelper 
         // Long generations in big batches, so SIGTERM lands while a batch is on the model and its drain outlasts the
         // 2 s after which System.CommandLine would otherwise end the process (exit 143, batch abandoned).
         var (listed, badReasons) = await PrepareAsync(run, maxNewTokens: 1000);
-        var slow = new Dictionary<string, string> { ["Worker__BatchSize"] = "48", ["Worker__ConcurrencyLimit"] = "1" };
-
-        var stopping = run.StartWorker("worker-1", settings: slow);
+        var stopping = run.StartWorker("worker-1", settings: SlowBatches);
         await WaitForLogAsync(stopping, "Batch of", TimeSpan.FromSeconds(90));
+        await Task.Delay(MidBatch);
         var signalled = DateTime.UtcNow;
         stopping.Terminate();
         var code = await stopping.WaitForExitAsync(TimeSpan.FromSeconds(120));
