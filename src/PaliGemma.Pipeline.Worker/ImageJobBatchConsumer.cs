@@ -49,7 +49,7 @@ public sealed class ImageJobBatchConsumer(
             if (!string.Equals(job.Model, modelKey, StringComparison.Ordinal))
             {
                 // A job routed to the wrong queue must not be processed by the wrong model; it is a producer bug.
-                throw new InvalidOperationException($"Job for model '{job.Model}' reached the worker serving '{modelKey}'.");
+                throw new MisroutedJobException(job.Model, modelKey);
             }
 
             jobs.Add(job);
@@ -182,10 +182,17 @@ public sealed class ImageJobBatchConsumer(
         {
             var (job, spec) = owners[i];
             var o = outputs[i];
-            results.Add(new ResultRecord(job.Uri, job.ETag, modelKey, spec.Prompt, o.Text, BoxesJson(requests[i].Task, o), o.PromptTokens, o.GeneratedTokens,
+            results.Add(new ResultRecord(job.Uri, job.ETag, modelKey, spec.Prompt, StorableText(o.Text), BoxesJson(requests[i].Task, o), o.PromptTokens, o.GeneratedTokens,
                 Math.Round(o.Milliseconds, 3), job.RunId));
         }
     }
+
+    /// <summary>
+    /// Generated text as the store can hold it. Gemma's byte-fallback token &lt;0x00&gt; decodes to U+0000, which Postgres
+    /// text rejects (22021) as jsonb rejects its escape in box labels; the failed insert would fail the whole batch on
+    /// every retry until its images reached the error queue. U+FFFD keeps the position visible instead.
+    /// </summary>
+    internal static string StorableText(string text) => text.Contains('\0', StringComparison.Ordinal) ? text.Replace('\0', '\uFFFD') : text;
 
     private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec)
     {
@@ -218,7 +225,7 @@ public sealed class ImageJobBatchConsumer(
             return null;
         }
 
-        var boxes = output.Boxes.Select(b => new StoredBox(b.Label, b.X1, b.Y1, b.X2, b.Y2)).ToArray();
+        var boxes = output.Boxes.Select(b => new StoredBox(StorableText(b.Label), b.X1, b.Y1, b.X2, b.Y2)).ToArray();
         return JsonSerializer.Serialize(boxes, WorkerJson.Default.StoredBoxArray);
     }
 

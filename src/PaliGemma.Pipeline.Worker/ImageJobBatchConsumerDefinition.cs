@@ -37,8 +37,10 @@ public sealed class ImageJobBatchConsumerDefinition : ConsumerDefinition<ImageJo
         ArgumentNullException.ThrowIfNull(consumerConfigurator);
         endpointConfigurator.PrefetchCount = _options.EffectivePrefetch;
         // Infrastructure faults (database restart, storage hiccup) usually clear within seconds; retry the batch in
-        // place before giving it to the error queue. Bad images never throw, so they are not retried.
-        endpointConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2)));
+        // place before giving it to the error queue. Bad images never throw, so they are not retried; nor is a
+        // misrouted job, which fails the same way every time.
+        endpointConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(2))
+            .Ignore<MisroutedJobException>());
         consumerConfigurator.Options<BatchOptions>(o => o
             .SetMessageLimit(_options.BatchSize)
             .SetTimeLimit(TimeSpan.FromMilliseconds(_options.BatchTimeLimitMs))
