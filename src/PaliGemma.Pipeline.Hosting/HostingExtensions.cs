@@ -36,6 +36,9 @@ public static class HostingExtensions
         builder.Services.AddSingleton<ReadinessState>();
         builder.Services.AddMetrics();
         builder.Services.AddSingleton<PipelineMetrics>();
+        // PipelineMetrics names its Prometheus series itself; the meter adapter would export the same data a second
+        // time under fixed "{meter}_{instrument}" names, and the process/.NET runtime defaults stay on.
+        Prometheus.Metrics.SuppressDefaultMetrics(new Prometheus.SuppressDefaultMetricOptions { SuppressMeters = true, SuppressEventCounters = true });
         builder.Services.AddHostedService<ObservabilityEndpoint>();
 
         var observability = builder.Configuration.GetSection(ObservabilityOptions.SectionName).Get<ObservabilityOptions>() ?? new ObservabilityOptions();

@@ -36,11 +36,6 @@ internal sealed partial class ObservabilityEndpoint(
         builder.WebHost.UseUrls($"http://{o.BindAddress}:{o.Port}");
         _app = builder.Build();
         _app.MapMetrics("/metrics");
-        // prometheus-net starts its System.Diagnostics.Metrics adapter lazily, at the registry's first collection
-        // (Metrics.SuppressDefaultMetrics' before-first-collect callback). Until Prometheus first scrapes, every
-        // counter increment would be dropped, so a worker's early batches (or a short run's all) never showed.
-        // Collecting once now, before the model and the bus start, makes the adapter listen from the first batch.
-        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
         _app.MapGet("/health/live", () => Results.Text("alive"));
         _app.MapGet("/health/ready", () => readiness.IsReady
             ? Results.Text("ready")

@@ -184,8 +184,7 @@ public sealed partial class EnqueueService(
         // Every confirm must be in before the checkpoint: a page is recorded only once the broker holds its jobs.
         await Task.WhenAll(sends).ConfigureAwait(false);
         await store.RecordListedPageAsync(runId, items, page[^1].Key, ct).ConfigureAwait(false);
-        metrics.Listed.Add(page.Count);
-        metrics.Enqueued.Add(sent);
+        metrics.EnqueuedPage(page.Count, sent);
         return (sent, page.Count - sent);
     }
 

@@ -55,7 +55,7 @@ public sealed class ImageJobBatchConsumer(
             jobs.Add(job);
             if (job.EnqueuedAt != default)
             {
-                metrics.QueueWaitSeconds.Record((now - job.EnqueuedAt).TotalSeconds);
+                metrics.QueueWait(now - job.EnqueuedAt);
             }
         }
 
@@ -86,18 +86,17 @@ public sealed class ImageJobBatchConsumer(
 
         var write = Stopwatch.StartNew();
         await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
-        metrics.DbWriteSeconds.Record(write.Elapsed.TotalSeconds);
+        metrics.DbWrite(write.Elapsed);
 
         var failedImages = failures.Select(f => f.Uri).Distinct(StringComparer.Ordinal).Count();
-        metrics.BatchSize.Record(jobs.Count);
-        metrics.ImagesProcessed.Add(work.Count - failedImages, new KeyValuePair<string, object?>("status", "ok"), new KeyValuePair<string, object?>("model", modelKey));
-        metrics.ImagesProcessed.Add(failedImages, new KeyValuePair<string, object?>("status", "failed"), new KeyValuePair<string, object?>("model", modelKey));
+        metrics.ImagesProcessed(modelKey, "ok", work.Count - failedImages);
+        metrics.ImagesProcessed(modelKey, "failed", failedImages);
         foreach (var reason in failures.GroupBy(f => f.ReasonCode))
         {
-            metrics.Failures.Add(reason.Count(), new KeyValuePair<string, object?>("reason", reason.Key));
+            metrics.Failures(reason.Key, reason.Count());
         }
 
-        metrics.BatchSeconds.Record(started.Elapsed.TotalSeconds);
+        metrics.Batch(jobs.Count, started.Elapsed);
         WorkerLog.BatchDone(logger, jobs.Count, results.Count, failures.Count, skipped, started.ElapsedMilliseconds);
     }
 
@@ -174,10 +173,10 @@ public sealed class ImageJobBatchConsumer(
         // fetch and decode meanwhile (ConcurrencyLimit > 1).
         var outputs = await Task.Run(() => model.Generate(batchImages, requests, ct), ct).ConfigureAwait(false);
         var after = model.Statistics;
-        metrics.StageSeconds.Record((after.Vision - before.Vision).TotalSeconds, new KeyValuePair<string, object?>("stage", "vision"));
-        metrics.StageSeconds.Record((after.Prefill - before.Prefill + (after.Embed - before.Embed)).TotalSeconds, new KeyValuePair<string, object?>("stage", "prefill"));
-        metrics.StageSeconds.Record((after.Decode - before.Decode).TotalSeconds, new KeyValuePair<string, object?>("stage", "decode"));
-        metrics.TokensGenerated.Add(outputs.Sum(o => (long)o.GeneratedTokens));
+        metrics.Stage("vision", after.Vision - before.Vision);
+        metrics.Stage("prefill", after.Prefill - before.Prefill + (after.Embed - before.Embed));
+        metrics.Stage("decode", after.Decode - before.Decode);
+        metrics.Tokens(outputs.Sum(o => (long)o.GeneratedTokens));
         for (var i = 0; i < outputs.Count; i++)
         {
             var (job, spec) = owners[i];

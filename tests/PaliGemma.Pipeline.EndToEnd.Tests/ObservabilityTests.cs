@@ -13,12 +13,8 @@ namespace PaliGemma.Pipeline.EndToEnd.Tests;
 /// </summary>
 public sealed partial class ObservabilityTests(E2EServices services, ITestOutputHelper output) : IClassFixture<E2EServices>
 {
-    /// <summary>
-    /// How prometheus-net 8.2.1's MeterAdapter names System.Diagnostics.Metrics instruments: "{meter}_{instrument}"
-    /// with dots as underscores (meter "PaliGemma.Pipeline", instrument "pgpipe.images.processed" →
-    /// paligemma_pipeline_pgpipe_images_processed), counters exported as gauges without "_total", and no unit suffix.
-    /// </summary>
-    private const string Prefix = "paligemma_pipeline_pgpipe_";
+    /// <summary>The Prometheus names PipelineMetrics gives its series (what the Grafana dashboard queries).</summary>
+    private const string Prefix = "pgpipe_";
 
     [SkippableFact]
     public async Task A_running_worker_is_ready_after_loading_and_exports_the_pipeline_metrics_with_the_counts_of_its_work()
@@ -48,25 +44,25 @@ public sealed partial class ObservabilityTests(E2EServices services, ITestOutput
         output.WriteLine("pipeline samples exported (histogram buckets omitted):\n" + string.Join('\n',
             text.Split('\n').Where(l => l.StartsWith(Prefix, StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal))));
 
-        Assert.Equal(24, Value(samples, "images_processed", ("status", "ok"), ("model", "tiny:fp32")));
-        Assert.Equal(1, Value(samples, "images_processed", ("status", "failed"), ("model", "tiny:fp32")));
-        Assert.Equal(2, Value(samples, "failures", ("reason", "not_an_image")));
-        Assert.True(Value(samples, "tokens_generated") > 0);
+        Assert.Equal(24, Value(samples, "images_processed_total", ("status", "ok"), ("model", "tiny:fp32")));
+        Assert.Equal(1, Value(samples, "images_processed_total", ("status", "failed"), ("model", "tiny:fp32")));
+        Assert.Equal(2, Value(samples, "failures_total", ("reason", "not_an_image")));
+        Assert.True(Value(samples, "tokens_generated_total") > 0);
         // Histograms: one observation per batch (per stage per batch for the stage histogram); how many batches 25 jobs
         // make depends on timing, but every histogram must agree on it.
         var batches = Value(samples, "batch_size_count");
         Assert.InRange(batches, 4, 25);
         Assert.Equal(25, Value(samples, "batch_size_sum"));
-        Assert.Equal(batches, Value(samples, "batch_duration_count"));
-        Assert.True(Value(samples, "batch_duration_sum") > 0);
-        Assert.Equal(batches, Value(samples, "db_write_count"));
-        Assert.Equal(25, Value(samples, "queue_wait_count"));
+        Assert.Equal(batches, Value(samples, "batch_seconds_count"));
+        Assert.True(Value(samples, "batch_seconds_sum") > 0);
+        Assert.Equal(batches, Value(samples, "db_write_seconds_count"));
+        Assert.Equal(25, Value(samples, "queue_wait_seconds_count"));
         foreach (var stage in new[] { "vision", "prefill", "decode" })
         {
-            Assert.True(Value(samples, "inference_stage_count", ("stage", stage)) > 0, $"no {stage} stage observations");
+            Assert.True(Value(samples, "inference_stage_seconds_count", ("stage", stage)) > 0, $"no {stage} stage observations");
         }
 
-        Assert.Contains(samples, s => s.Name == Prefix + "batch_duration_bucket" && s.Labels.TryGetValue("le", out var le) && le == "+Inf");
+        Assert.Contains(samples, s => s.Name == Prefix + "batch_seconds_bucket" && s.Labels.TryGetValue("le", out var le) && le == "+Inf");
     }
 
     private async Task WaitReadyAsync(HttpClient http, PgpipeProcess worker)
