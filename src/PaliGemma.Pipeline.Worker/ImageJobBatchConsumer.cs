@@ -59,6 +59,16 @@ public sealed class ImageJobBatchConsumer(
             }
         }
 
+        // Every log line of the batch carries its runs and objects, so a line in a log store leads back to the work.
+        using var scope = logger.BeginScope(new Dictionary<string, object>
+        {
+            ["RunIds"] = string.Join(',', jobs.Select(j => j.RunId).Distinct()),
+            ["ObjectCount"] = jobs.Count,
+            ["FirstObject"] = jobs.Count > 0 ? jobs[0].Uri : string.Empty,
+        });
+        activity?.SetTag("pgpipe.batch.size", jobs.Count);
+        activity?.SetTag("pgpipe.model", modelKey);
+
         // Redelivered or duplicated jobs: only what has no result yet is worth computing.
         var prompts = jobs.SelectMany(j => j.Tasks.Select(t => t.Prompt)).Distinct(StringComparer.Ordinal).ToList();
         var existing = await store.FindExistingResultsAsync(
