@@ -25,6 +25,11 @@ public sealed partial class ResultStore
     // Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 12 parameters stays below.
     private const int MaxRowsPerStatement = 1000;
 
+    // SQLite writes one row per statement on one reused, prepared command (see SqlCommandBuilder.Rewind): binding
+    // by name makes a statement's cost grow with the square of its parameters, and in-process there is no round
+    // trip for multi-row statements to save.
+    private const int SqliteRowsPerStatement = 1;
+
     // A command holding several statements is flushed once it passes this many parameters.
     private const int MaxParametersPerCommand = 20_000;
 
@@ -121,17 +126,17 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 int inserted = 0, enqueued = 0;
-                foreach (var chunk in items.DistinctBy(i => i.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in items.DistinctBy(i => i.Uri, StringComparer.Ordinal).Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     var run = b.Guid(runId);
                     b.Sql.Append("INSERT INTO run_items (run_id, uri, etag, size, enqueued) VALUES ");
                     AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({run}, {b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Long(i.Size)}, {b.Bool(i.Enqueued)})"));
                     // A resumed pass re-lists keys it already recorded: same ETag, nothing to do. A new pass over a
                     // changed object updates its ETag so status and export follow the version this pass enqueued.
                     b.Sql.Append(" ON CONFLICT (run_id, uri) DO UPDATE SET etag = excluded.etag, size = excluded.size, enqueued = excluded.enqueued WHERE run_items.etag <> excluded.etag RETURNING enqueued");
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         inserted++;
@@ -246,41 +251,17 @@ public sealed partial class ResultStore
         // SQLite: BEGIN IMMEDIATE holds the single write lock, so max+1, max+2, ... is commit-ordered.
         var seqNext = IsPostgres || results.Count == 0 ? 0 : await MaxChangeSeqAsync(connection, transaction, ct) + 1;
 
-        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
-        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
-        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-        async Task FlushIfFullAsync()
-        {
-            if (b.ParameterCount > MaxParametersPerCommand)
-            {
-                await RunCommandAsync(b);
-                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-            }
-        }
-
-        async Task RunCommandAsync(SqlCommandBuilder builder)
-        {
-            if (builder.Sql.Length == 0)
-            {
-                return;
-            }
-
-            await using var command = builder.Build();
-            await command.ExecuteNonQueryAsync(ct);
-        }
-
-        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        void AppendImages(SqlCommandBuilder b, IEnumerable<ImageRecord> chunk)
         {
             b.Sql.Append("INSERT INTO images (uri, etag, width, height, size) VALUES ");
             AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Int(i.Width)}, {b.Int(i.Height)}, {b.Long(i.Size)})"));
             b.Sql.Append(" ON CONFLICT (uri, etag) DO UPDATE SET width = excluded.width, height = excluded.height, size = excluded.size;\n");
-            await FlushIfFullAsync();
         }
 
-        foreach (var chunk in results.Chunk(MaxRowsPerStatement))
+        void AppendResults(SqlCommandBuilder b, IEnumerable<ResultRecord> chunk)
         {
             var at = b.Time(now);
-            var keys = new List<string>(chunk.Length);
+            var keys = new List<string>();
             if (IsPostgres)
             {
                 b.Sql.Append("WITH up AS (");
@@ -317,11 +298,9 @@ public sealed partial class ResultStore
                 b.Sql.AppendJoin(", ", keys);
                 b.Sql.Append(");\n");
             }
-
-            await FlushIfFullAsync();
         }
 
-        foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
+        void AppendFailures(SqlCommandBuilder b, IEnumerable<FailureRecord> chunk)
         {
             var at = b.Time(now);
             b.Sql.Append("INSERT INTO failures (uri, etag, model, task, reason_code, message, attempts, run_id, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, 1, column7, ")
@@ -331,6 +310,57 @@ public sealed partial class ResultStore
             // WHERE also disambiguates SQLite's INSERT ... SELECT ... ON CONFLICT grammar.
             b.Sql.Append(") AS v WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.uri = v.column1 AND r.etag = v.column2 AND r.model = v.column3 AND r.task = v.column4)");
             b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET reason_code = excluded.reason_code, message = excluded.message, attempts = failures.attempts + 1, run_id = excluded.run_id, updated_at = excluded.updated_at;\n");
+        }
+
+        if (!IsPostgres)
+        {
+            // Same statements as on Postgres, one row each, in the same order: images, results (with the failures
+            // they replace), failures. Each kind keeps one command, so SQLite prepares its statements once a batch.
+            await RunPerRowAsync(connection, transaction, images, AppendImages, ct);
+            await RunPerRowAsync(connection, transaction, results, AppendResults, ct);
+            await RunPerRowAsync(connection, transaction, failures, AppendFailures, ct);
+            Log.BatchWritten(_logger, results.Count, failures.Count, images.Count);
+            return;
+        }
+
+        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
+        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
+        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        async Task FlushIfFullAsync()
+        {
+            if (b.ParameterCount > MaxParametersPerCommand)
+            {
+                await RunCommandAsync(b);
+                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+            }
+        }
+
+        async Task RunCommandAsync(SqlCommandBuilder builder)
+        {
+            if (builder.Sql.Length == 0)
+            {
+                return;
+            }
+
+            await using var command = builder.Build();
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        {
+            AppendImages(b, chunk);
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in results.Chunk(MaxRowsPerStatement))
+        {
+            AppendResults(b, chunk);
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
+        {
+            AppendFailures(b, chunk);
             await FlushIfFullAsync();
         }
 
@@ -727,6 +757,24 @@ public sealed partial class ResultStore
         {
             // A second statement in the same command: ExecuteNonQuery still reports the UPDATE's row count.
             b.Sql.Append("; SELECT pg_notify('").Append(NotifyChannel).Append("', '')");
+        }
+    }
+
+    /// <summary>Rows per multi-row statement for the provider in use.</summary>
+    private int RowsPerStatement => IsPostgres ? MaxRowsPerStatement : SqliteRowsPerStatement;
+
+    /// <summary>SQLite: runs the statement(s) <paramref name="append"/> writes once per row on one reused command.</summary>
+    private async Task RunPerRowAsync<T>(
+        DbConnection connection, DbTransaction? transaction, IEnumerable<T> rows, Action<SqlCommandBuilder, T[]> append, CancellationToken ct)
+    {
+        await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        var row = new T[1];
+        foreach (var value in rows)
+        {
+            b.Restart();
+            row[0] = value;
+            append(b, row);
+            await b.Build().ExecuteNonQueryAsync(ct);
         }
     }
 
