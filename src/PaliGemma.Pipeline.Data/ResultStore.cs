@@ -204,16 +204,16 @@ public sealed partial class ResultStore
                     return found;
                 }
 
-                foreach (var chunk in page.Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in page.Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     b.Sql.Append("SELECT r.uri, r.etag, r.task FROM results r JOIN (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(CultureInfo.InvariantCulture, $") AS v ON r.uri = v.column1 AND r.etag = v.column2 WHERE r.model = {b.Text(model)} AND r.task IN (");
                     b.Sql.AppendJoin(", ", tasks.Select(t => b.Text(t)));
                     b.Sql.Append(')');
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         found.Add(new ExistingResult(reader.GetString(0), reader.GetString(1), reader.GetString(2)));
@@ -379,16 +379,17 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 var changed = 0;
-                foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                var now = Now;
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     var bump = await ChangeBumpAsync(b, connection, transaction, ct);
-                    b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(Now)}, {bump} FROM (VALUES ");
+                    b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(now)}, {bump} FROM (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v WHERE results.uri = v.column1 AND results.superseded <> (results.etag <> v.column2)");
                     AppendWakeUp(b);
-                    await using var command = b.Build();
-                    changed += await command.ExecuteNonQueryAsync(ct);
+                    changed += await b.Build().ExecuteNonQueryAsync(ct);
                 }
 
                 return changed;
@@ -652,14 +653,14 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 var images = new List<ImageRecord>();
-                foreach (var chunk in objects.Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in objects.Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     b.Sql.Append("SELECT i.uri, i.etag, i.width, i.height, i.size FROM images i JOIN (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v ON i.uri = v.column1 AND i.etag = v.column2");
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         images.Add(new ImageRecord(reader.GetString(0), reader.GetString(1),
