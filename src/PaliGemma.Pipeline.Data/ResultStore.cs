@@ -15,7 +15,9 @@ namespace PaliGemma.Pipeline.Data;
 /// The result store used by the producer, the workers and the CLI. Every method opens a short-lived context
 /// and runs inside the provider's execution strategy (Postgres retries transient faults; a retried batch is
 /// safe because every write is an idempotent upsert). Bulk statements use hand-written SQL so that a worker
-/// batch is one transaction with few round trips on both providers.
+/// batch is one transaction on both providers: on Postgres multi-row statements in few round trips, on SQLite
+/// the same statements one row at a time on reused prepared commands (no round trips to save in-process, and
+/// Microsoft.Data.Sqlite's by-name binding makes many-parameter statements quadratically slow).
 /// </summary>
 public sealed partial class ResultStore
 {
