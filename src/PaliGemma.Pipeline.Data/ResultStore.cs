@@ -382,11 +382,12 @@ public sealed partial class ResultStore
             {
                 var changed = 0;
                 var now = Now;
+                var seqBase = await ChangeBaseAsync(connection, transaction, ct);
                 await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
                 foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(RowsPerStatement))
                 {
                     b.Restart();
-                    var bump = await ChangeBumpAsync(b, connection, transaction, ct);
+                    var bump = ChangeBump(b, seqBase);
                     b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(now)}, {bump} FROM (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v WHERE results.uri = v.column1 AND results.superseded <> (results.etag <> v.column2)");
@@ -418,7 +419,7 @@ public sealed partial class ResultStore
                 }
 
                 var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                var bump = await ChangeBumpAsync(b, connection, transaction, ct);
+                var bump = ChangeBump(b, await ChangeBaseAsync(connection, transaction, ct));
                 b.Sql.Append(CultureInfo.InvariantCulture,
                     $"UPDATE results SET superseded = TRUE, updated_at = {b.Time(Now)}, {bump} WHERE superseded = FALSE AND model = {b.Text(run.Model)} AND substr(uri, 1, {b.Int(run.Source.Length)}) = {b.Text(run.Source)} AND NOT EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = {b.Guid(runId)} AND ri.uri = results.uri)");
                 AppendWakeUp(b);
@@ -732,18 +733,17 @@ public sealed partial class ResultStore
             reader.GetUtcDateTime(5), reader.GetNullableString(6), reader.GetBool(7), reader.GetLong(8), reader.GetLong(9));
     }
 
-    /// <summary>The SET fragment that moves an updated row to the end of the change feed.</summary>
-    private async Task<string> ChangeBumpAsync(SqlCommandBuilder b, DbConnection connection, DbTransaction? transaction, CancellationToken ct)
-    {
-        if (IsPostgres)
-        {
-            return "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id()";
-        }
+    /// <summary>SQLite: the feed position every update of this transaction starts above (read once, under the write lock).</summary>
+    private async Task<long> ChangeBaseAsync(DbConnection connection, DbTransaction? transaction, CancellationToken ct) =>
+        IsPostgres ? 0 : await MaxChangeSeqAsync(connection, transaction, ct);
 
-        // SQLite: max + id is unique per row and above every existing position; the write lock makes it commit-ordered.
-        var seqBase = await MaxChangeSeqAsync(connection, transaction, ct);
-        return $"change_seq = {b.Long(seqBase)} + results.id";
-    }
+    /// <summary>The SET fragment that moves an updated row to the end of the change feed.</summary>
+    private string ChangeBump(SqlCommandBuilder b, long sqliteBase) =>
+        IsPostgres
+            ? "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id()"
+            // SQLite: base + id is unique per row (one base per transaction) and above every position that existed
+            // when the write lock was taken, so it is commit-ordered.
+            : $"change_seq = {b.Long(sqliteBase)} + results.id";
 
     private static async Task<long> MaxChangeSeqAsync(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
     {
