@@ -167,4 +167,13 @@ public sealed class SqlitePipelineDbContext : PipelineDbContext
 
     /// <inheritdoc />
     public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+
+    /// <inheritdoc />
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        base.OnModelCreating(modelBuilder);
+        // The SQLite feed orders by change_seq alone and every write batch reads MAX(change_seq); without this
+        // index both scan the whole table. Postgres orders by (txid, change_seq) through its own ix_results_feed.
+        modelBuilder.Entity<ResultEntity>().HasIndex(x => x.ChangeSeq);
+    }
 }

@@ -15,7 +15,9 @@ namespace PaliGemma.Pipeline.Data;
 /// The result store used by the producer, the workers and the CLI. Every method opens a short-lived context
 /// and runs inside the provider's execution strategy (Postgres retries transient faults; a retried batch is
 /// safe because every write is an idempotent upsert). Bulk statements use hand-written SQL so that a worker
-/// batch is one transaction with few round trips on both providers.
+/// batch is one transaction on both providers: on Postgres multi-row statements in few round trips, on SQLite
+/// the same statements one row at a time on reused prepared commands (no round trips to save in-process, and
+/// Microsoft.Data.Sqlite's by-name binding makes many-parameter statements quadratically slow).
 /// </summary>
 public sealed partial class ResultStore
 {
@@ -24,6 +26,11 @@ public sealed partial class ResultStore
 
     // Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 12 parameters stays below.
     private const int MaxRowsPerStatement = 1000;
+
+    // SQLite writes one row per statement on one reused, prepared command (see SqlCommandBuilder.Rewind): binding
+    // by name makes a statement's cost grow with the square of its parameters, and in-process there is no round
+    // trip for multi-row statements to save.
+    private const int SqliteRowsPerStatement = 1;
 
     // A command holding several statements is flushed once it passes this many parameters.
     private const int MaxParametersPerCommand = 20_000;
@@ -121,17 +128,17 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 int inserted = 0, enqueued = 0;
-                foreach (var chunk in items.DistinctBy(i => i.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in items.DistinctBy(i => i.Uri, StringComparer.Ordinal).Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     var run = b.Guid(runId);
                     b.Sql.Append("INSERT INTO run_items (run_id, uri, etag, size, enqueued) VALUES ");
                     AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({run}, {b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Long(i.Size)}, {b.Bool(i.Enqueued)})"));
                     // A resumed pass re-lists keys it already recorded: same ETag, nothing to do. A new pass over a
                     // changed object updates its ETag so status and export follow the version this pass enqueued.
                     b.Sql.Append(" ON CONFLICT (run_id, uri) DO UPDATE SET etag = excluded.etag, size = excluded.size, enqueued = excluded.enqueued WHERE run_items.etag <> excluded.etag RETURNING enqueued");
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         inserted++;
@@ -199,16 +206,16 @@ public sealed partial class ResultStore
                     return found;
                 }
 
-                foreach (var chunk in page.Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in page.Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     b.Sql.Append("SELECT r.uri, r.etag, r.task FROM results r JOIN (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(CultureInfo.InvariantCulture, $") AS v ON r.uri = v.column1 AND r.etag = v.column2 WHERE r.model = {b.Text(model)} AND r.task IN (");
                     b.Sql.AppendJoin(", ", tasks.Select(t => b.Text(t)));
                     b.Sql.Append(')');
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         found.Add(new ExistingResult(reader.GetString(0), reader.GetString(1), reader.GetString(2)));
@@ -246,41 +253,17 @@ public sealed partial class ResultStore
         // SQLite: BEGIN IMMEDIATE holds the single write lock, so max+1, max+2, ... is commit-ordered.
         var seqNext = IsPostgres || results.Count == 0 ? 0 : await MaxChangeSeqAsync(connection, transaction, ct) + 1;
 
-        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
-        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
-        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-        async Task FlushIfFullAsync()
-        {
-            if (b.ParameterCount > MaxParametersPerCommand)
-            {
-                await RunCommandAsync(b);
-                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-            }
-        }
-
-        async Task RunCommandAsync(SqlCommandBuilder builder)
-        {
-            if (builder.Sql.Length == 0)
-            {
-                return;
-            }
-
-            await using var command = builder.Build();
-            await command.ExecuteNonQueryAsync(ct);
-        }
-
-        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        void AppendImages(SqlCommandBuilder b, IEnumerable<ImageRecord> chunk)
         {
             b.Sql.Append("INSERT INTO images (uri, etag, width, height, size) VALUES ");
             AppendRows(b, chunk, (i, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(i.Uri)}, {b.Text(i.ETag)}, {b.Int(i.Width)}, {b.Int(i.Height)}, {b.Long(i.Size)})"));
             b.Sql.Append(" ON CONFLICT (uri, etag) DO UPDATE SET width = excluded.width, height = excluded.height, size = excluded.size;\n");
-            await FlushIfFullAsync();
         }
 
-        foreach (var chunk in results.Chunk(MaxRowsPerStatement))
+        void AppendResults(SqlCommandBuilder b, IEnumerable<ResultRecord> chunk)
         {
             var at = b.Time(now);
-            var keys = new List<string>(chunk.Length);
+            var keys = new List<string>();
             if (IsPostgres)
             {
                 b.Sql.Append("WITH up AS (");
@@ -317,11 +300,9 @@ public sealed partial class ResultStore
                 b.Sql.AppendJoin(", ", keys);
                 b.Sql.Append(");\n");
             }
-
-            await FlushIfFullAsync();
         }
 
-        foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
+        void AppendFailures(SqlCommandBuilder b, IEnumerable<FailureRecord> chunk)
         {
             var at = b.Time(now);
             b.Sql.Append("INSERT INTO failures (uri, etag, model, task, reason_code, message, attempts, run_id, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, 1, column7, ")
@@ -331,6 +312,57 @@ public sealed partial class ResultStore
             // WHERE also disambiguates SQLite's INSERT ... SELECT ... ON CONFLICT grammar.
             b.Sql.Append(") AS v WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.uri = v.column1 AND r.etag = v.column2 AND r.model = v.column3 AND r.task = v.column4)");
             b.Sql.Append(" ON CONFLICT (uri, etag, model, task) DO UPDATE SET reason_code = excluded.reason_code, message = excluded.message, attempts = failures.attempts + 1, run_id = excluded.run_id, updated_at = excluded.updated_at;\n");
+        }
+
+        if (!IsPostgres)
+        {
+            // Same statements as on Postgres, one row each, in the same order: images, results (with the failures
+            // they replace), failures. Each kind keeps one command, so SQLite prepares its statements once a batch.
+            await RunPerRowAsync(connection, transaction, images, AppendImages, ct);
+            await RunPerRowAsync(connection, transaction, results, AppendResults, ct);
+            await RunPerRowAsync(connection, transaction, failures, AppendFailures, ct);
+            Log.BatchWritten(_logger, results.Count, failures.Count, images.Count);
+            return;
+        }
+
+        // All statements of a normal-sized batch go in one command: Npgsql sends them in one round trip
+        // (BEGIN rides along), so a worker batch costs this command plus COMMIT. Huge batches are split.
+        var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        async Task FlushIfFullAsync()
+        {
+            if (b.ParameterCount > MaxParametersPerCommand)
+            {
+                await RunCommandAsync(b);
+                b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+            }
+        }
+
+        async Task RunCommandAsync(SqlCommandBuilder builder)
+        {
+            if (builder.Sql.Length == 0)
+            {
+                return;
+            }
+
+            await using var command = builder.Build();
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var chunk in images.Chunk(MaxRowsPerStatement))
+        {
+            AppendImages(b, chunk);
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in results.Chunk(MaxRowsPerStatement))
+        {
+            AppendResults(b, chunk);
+            await FlushIfFullAsync();
+        }
+
+        foreach (var chunk in failures.Chunk(MaxRowsPerStatement))
+        {
+            AppendFailures(b, chunk);
             await FlushIfFullAsync();
         }
 
@@ -349,16 +381,18 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 var changed = 0;
-                foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(MaxRowsPerStatement))
+                var now = Now;
+                var seqBase = await ChangeBaseAsync(connection, transaction, ct);
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in listed.DistinctBy(o => o.Uri, StringComparer.Ordinal).Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                    var bump = await ChangeBumpAsync(b, connection, transaction, ct);
-                    b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(Now)}, {bump} FROM (VALUES ");
+                    b.Restart();
+                    var bump = ChangeBump(b, seqBase);
+                    b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE results SET superseded = (results.etag <> v.column2), updated_at = {b.Time(now)}, {bump} FROM (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v WHERE results.uri = v.column1 AND results.superseded <> (results.etag <> v.column2)");
                     AppendWakeUp(b);
-                    await using var command = b.Build();
-                    changed += await command.ExecuteNonQueryAsync(ct);
+                    changed += await b.Build().ExecuteNonQueryAsync(ct);
                 }
 
                 return changed;
@@ -385,7 +419,7 @@ public sealed partial class ResultStore
                 }
 
                 var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                var bump = await ChangeBumpAsync(b, connection, transaction, ct);
+                var bump = ChangeBump(b, await ChangeBaseAsync(connection, transaction, ct));
                 b.Sql.Append(CultureInfo.InvariantCulture,
                     $"UPDATE results SET superseded = TRUE, updated_at = {b.Time(Now)}, {bump} WHERE superseded = FALSE AND model = {b.Text(run.Model)} AND substr(uri, 1, {b.Int(run.Source.Length)}) = {b.Text(run.Source)} AND NOT EXISTS (SELECT 1 FROM run_items ri WHERE ri.run_id = {b.Guid(runId)} AND ri.uri = results.uri)");
                 AppendWakeUp(b);
@@ -622,14 +656,14 @@ public sealed partial class ResultStore
             async (connection, transaction, ct) =>
             {
                 var images = new List<ImageRecord>();
-                foreach (var chunk in objects.Chunk(MaxRowsPerStatement))
+                await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                foreach (var chunk in objects.Chunk(RowsPerStatement))
                 {
-                    var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    b.Restart();
                     b.Sql.Append("SELECT i.uri, i.etag, i.width, i.height, i.size FROM images i JOIN (VALUES ");
                     AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
                     b.Sql.Append(") AS v ON i.uri = v.column1 AND i.etag = v.column2");
-                    await using var command = b.Build();
-                    await using var reader = await command.ExecuteReaderAsync(ct);
+                    await using var reader = await b.Build().ExecuteReaderAsync(ct);
                     while (await reader.ReadAsync(ct))
                     {
                         images.Add(new ImageRecord(reader.GetString(0), reader.GetString(1),
@@ -699,18 +733,17 @@ public sealed partial class ResultStore
             reader.GetUtcDateTime(5), reader.GetNullableString(6), reader.GetBool(7), reader.GetLong(8), reader.GetLong(9));
     }
 
-    /// <summary>The SET fragment that moves an updated row to the end of the change feed.</summary>
-    private async Task<string> ChangeBumpAsync(SqlCommandBuilder b, DbConnection connection, DbTransaction? transaction, CancellationToken ct)
-    {
-        if (IsPostgres)
-        {
-            return "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id()";
-        }
+    /// <summary>SQLite: the feed position every update of this transaction starts above (read once, under the write lock).</summary>
+    private async Task<long> ChangeBaseAsync(DbConnection connection, DbTransaction? transaction, CancellationToken ct) =>
+        IsPostgres ? 0 : await MaxChangeSeqAsync(connection, transaction, ct);
 
-        // SQLite: max + id is unique per row and above every existing position; the write lock makes it commit-ordered.
-        var seqBase = await MaxChangeSeqAsync(connection, transaction, ct);
-        return $"change_seq = {b.Long(seqBase)} + results.id";
-    }
+    /// <summary>The SET fragment that moves an updated row to the end of the change feed.</summary>
+    private string ChangeBump(SqlCommandBuilder b, long sqliteBase) =>
+        IsPostgres
+            ? "change_seq = nextval('results_change_seq'), txid = pg_current_xact_id()"
+            // SQLite: base + id is unique per row (one base per transaction) and above every position that existed
+            // when the write lock was taken, so it is commit-ordered.
+            : $"change_seq = {b.Long(sqliteBase)} + results.id";
 
     private static async Task<long> MaxChangeSeqAsync(DbConnection connection, DbTransaction? transaction, CancellationToken ct)
     {
@@ -727,6 +760,24 @@ public sealed partial class ResultStore
         {
             // A second statement in the same command: ExecuteNonQuery still reports the UPDATE's row count.
             b.Sql.Append("; SELECT pg_notify('").Append(NotifyChannel).Append("', '')");
+        }
+    }
+
+    /// <summary>Rows per multi-row statement for the provider in use.</summary>
+    private int RowsPerStatement => IsPostgres ? MaxRowsPerStatement : SqliteRowsPerStatement;
+
+    /// <summary>SQLite: runs the statement(s) <paramref name="append"/> writes once per row on one reused command.</summary>
+    private async Task RunPerRowAsync<T>(
+        DbConnection connection, DbTransaction? transaction, IEnumerable<T> rows, Action<SqlCommandBuilder, T[]> append, CancellationToken ct)
+    {
+        await using var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+        var row = new T[1];
+        foreach (var value in rows)
+        {
+            b.Restart();
+            row[0] = value;
+            append(b, row);
+            await b.Build().ExecuteNonQueryAsync(ct);
         }
     }
 

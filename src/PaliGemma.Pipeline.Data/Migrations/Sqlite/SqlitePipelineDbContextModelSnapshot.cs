@@ -184,6 +184,8 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
+                    b.HasIndex("ChangeSeq");
+
                     b.HasIndex("RunId", "UpdatedAt");
 
                     b.HasIndex("Uri", "Model", "Task");
