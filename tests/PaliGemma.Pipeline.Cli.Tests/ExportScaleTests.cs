@@ -14,6 +14,7 @@ namespace PaliGemma.Pipeline.Cli.Tests;
 /// included, so it is an upper bound). Asserts only the exported line count: the numbers are for reading, and a
 /// memory bound that holds on a loaded 2-core machine would be too loose to mean anything.
 /// </summary>
+[Trait("Category", "Benchmark")]
 public sealed class ExportScaleTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly int Objects = int.TryParse(Environment.GetEnvironmentVariable("PGPIPE_BENCH_OBJECTS"), out var n) && n >= 1000 ? n / 1000 * 1000 : 20_000;
