@@ -19,6 +19,7 @@ internal static partial class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that print ratios against a baseline measured side by side.");
         command.Add(CreateInference());
+        command.Add(BenchPipelineCommand.Create());
         return command;
     }
 
@@ -54,7 +55,10 @@ internal static partial class BenchCommand
     private static async Task<int> RunInferenceAsync(InferenceBenchSettings s, CancellationToken ct)
     {
         var culture = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(culture, $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} threads={s.Threads} iterations={s.Iterations} warmup=1 (model load excluded)"));
+        Console.WriteLine(string.Create(culture,
+            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
+        Console.WriteLine("  timed, ours: tokenization + vision + embed + decoder on images decoded and resized before timing");
+        Console.WriteLine("  timed, transformers.js: its processor on in-memory images + tokenization + generate");
         var results = new List<Measurement>();
         foreach (var rewrite in new[] { true, false })
         {
@@ -177,7 +181,13 @@ internal static partial class BenchCommand
             var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
             using var doc = JsonDocument.Parse(last);
             var root = doc.RootElement;
-            var tokens = root.TryGetProperty("generated_tokens", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : -1;
+            // bench-reference.mjs reports tokens per row of the last iteration (up to and including eos), the same
+            // count our GenerationOutput.GeneratedTokens gives, so equal totals mean equal work on both sides.
+            var tokens = root.TryGetProperty("generated_tokens_per_row", out var t) && t.ValueKind == JsonValueKind.Array
+                ? t.EnumerateArray().Sum(e => e.GetInt64())
+                : -1;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name} batch {batch}: {root.GetProperty("tool").GetString()} threads={root.GetProperty("threads").GetInt32()} inter_op=1 warmup={root.GetProperty("warmup").GetInt32()} iterations={root.GetProperty("iterations").GetInt32()} s/iteration=[{string.Join(", ", root.GetProperty("seconds_per_iteration").EnumerateArray().Select(e => e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture)))}]"));
             list.Add(new Measurement(name, batch, root.GetProperty("images_per_s").GetDouble(), tokens, double.NaN, -1));
         }
 
