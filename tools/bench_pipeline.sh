@@ -13,7 +13,11 @@ cd "$repo"
 set -a; source .ci/services.env; set +a
 export S3__ServiceUrl="$PGPIPE_TEST_S3" S3__AccessKey=S3RVER S3__SecretKey=S3RVER
 export Messaging__Transport=RabbitMq Messaging__Host=127.0.0.1 Messaging__Port=5672 Messaging__Username=guest Messaging__Password=guest
-export Database__Provider=Postgres Database__ConnectionString="$PGPIPE_TEST_POSTGRES"
+# A scratch database of its own: the benchmark writes bench:// rows and runs that nobody else should see.
+export PGPASSWORD=pgpipe
+psql -h 127.0.0.1 -U pgpipe -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='pgpipe_bench'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U pgpipe -d postgres -qc "CREATE DATABASE pgpipe_bench"
+export Database__Provider=Postgres Database__ConnectionString="${PGPIPE_TEST_POSTGRES/Database=postgres/Database=pgpipe_bench}"
 dotnet build src/PaliGemma.Pipeline.Cli -c Release -v q -nologo >/dev/null
 model=()
 [[ " $* " == *" --model "* || " $* " == *" -m "* ]] || model=(--model tests/fixtures/models/tiny)

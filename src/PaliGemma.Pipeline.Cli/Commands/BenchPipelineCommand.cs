@@ -358,7 +358,9 @@ internal static class BenchPipelineCommand
         await Parallel.ForEachAsync(objects, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct }, async (o, token) =>
         {
             using var body = new MemoryStream(o.Bytes, writable: false);
-            await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = o.Key, InputStream = body, ContentType = "image/jpeg" }, token).ConfigureAwait(false);
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = o.Key, InputStream = body, ContentType = "image/jpeg",
+                // s3rver would store the aws-chunked framing inside the object (DESIGN §2).
+                UseChunkEncoding = false }, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
     private static async Task EnsureBucketAsync(IAmazonS3 s3, string bucket, CancellationToken ct)
