@@ -32,23 +32,24 @@ internal static partial class BenchCommand
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
+        var spinning = new Option<bool?>("--allow-spinning") { Description = "Intra-op threads spin between kernels, on both sides (default: ONNX Runtime's, which spins)." };
         var skipReference = new Option<bool>("--skip-reference") { Description = "Measure only this implementation." };
         var script = new Option<string?>("--reference-script") { Description = "transformers.js benchmark script (default: tools/node/bench-reference.mjs above the working directory)." };
 
         var command = new Command("inference", "Our generator vs transformers.js on the same ONNX files, images and prompts.");
-        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, skipReference, script })
+        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, spinning, skipReference, script })
         {
             command.Add(o);
         }
 
         command.SetAction((r, ct) => RunInferenceAsync(new InferenceBenchSettings(
             r.GetValue(model)!, r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
-            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script)), ct));
+            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning)), ct));
         return command;
     }
 
     private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
-        int Iterations, bool SkipReference, string? ReferenceScript);
+        int Iterations, bool SkipReference, string? ReferenceScript, bool? AllowSpinning);
 
     private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes);
 
@@ -56,7 +57,7 @@ internal static partial class BenchCommand
     {
         var culture = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(culture,
-            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
+            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={(s.AllowSpinning is { } sp ? sp.ToString() : "ORT default")} (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
         Console.WriteLine("  timed, ours: tokenization + vision + embed + decoder on images decoded and resized before timing");
         Console.WriteLine("  timed, transformers.js: its processor on in-memory images + tokenization + generate");
         var results = new List<Measurement>();
@@ -116,6 +117,7 @@ internal static partial class BenchCommand
             InterOpThreads = 1,
             MaxBatchSize = s.Batches.Max(),
             RewriteDecoder = rewrite,
+            AllowSpinning = s.AllowSpinning,
         };
         using var model = PaliGemmaModel.Load(s.Model, options);
         var images = s.Images.Select(p => model.Preprocessor.Preprocess(File.ReadAllBytes(p), ct)).ToList();
@@ -141,6 +143,8 @@ internal static partial class BenchCommand
             var after = model.Statistics;
             var ort = (after.OrtTotal - before.OrtTotal).TotalSeconds / sw.Elapsed.TotalSeconds;
             list.Add(new Measurement(name, batch, batch * s.Iterations / sw.Elapsed.TotalSeconds, tokens / s.Iterations, ort, sampler.Peak));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name} batch {batch}: per call vision {(after.Vision - before.Vision).TotalMilliseconds / s.Iterations:0} ms, embed {(after.Embed - before.Embed).TotalMilliseconds / s.Iterations:0} ms, prefill {(after.Prefill - before.Prefill).TotalMilliseconds / s.Iterations:0} ms, decode {(after.Decode - before.Decode).TotalMilliseconds / s.Iterations:0} ms, wall {sw.Elapsed.TotalMilliseconds / s.Iterations:0} ms; spinning {(s.AllowSpinning is { } spin ? spin.ToString() : "ORT default")}"));
         }
 
         return list;
@@ -167,6 +171,13 @@ internal static partial class BenchCommand
                 psi.ArgumentList.Add(a);
             }
 
+            if (s.AllowSpinning is { } spin)
+            {
+                // The same thread-pool behaviour on both sides, or the comparison measures the switch.
+                psi.ArgumentList.Add("--allow-spinning");
+                psi.ArgumentList.Add(spin ? "1" : "0");
+            }
+
             using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
             var stdoutTask = process.StandardOutput.ReadToEndAsync(ct);
             var stderrTask = process.StandardError.ReadToEndAsync(ct);
@@ -187,7 +198,7 @@ internal static partial class BenchCommand
                 ? t.EnumerateArray().Sum(e => e.GetInt64())
                 : -1;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {name} batch {batch}: {root.GetProperty("tool").GetString()} threads={root.GetProperty("threads").GetInt32()} inter_op=1 warmup={root.GetProperty("warmup").GetInt32()} iterations={root.GetProperty("iterations").GetInt32()} s/iteration=[{string.Join(", ", root.GetProperty("seconds_per_iteration").EnumerateArray().Select(e => e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture)))}]"));
+                $"  {name} batch {batch}: {root.GetProperty("tool").GetString()} threads={root.GetProperty("threads").GetInt32()} inter_op=1 allow_spinning={(root.TryGetProperty("allow_spinning", out var sp) && sp.ValueKind != JsonValueKind.Null ? sp.GetBoolean().ToString() : "ORT default")} warmup={root.GetProperty("warmup").GetInt32()} iterations={root.GetProperty("iterations").GetInt32()} s/iteration=[{string.Join(", ", root.GetProperty("seconds_per_iteration").EnumerateArray().Select(e => e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture)))}]"));
             list.Add(new Measurement(name, batch, root.GetProperty("images_per_s").GetDouble(), tokens, double.NaN, -1));
         }
 
