@@ -32,7 +32,9 @@ internal static partial class BenchCommand
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
-        var spinning = new Option<bool?>("--allow-spinning") { Description = "Intra-op threads spin between kernels, on both sides (default: ONNX Runtime's, which spins)." };
+        // Off by default: on a machine shared with other work, spinning threads of either side compete with
+        // everything else for the cores and the numbers swing by 2x between runs; off, both sides are repeatable.
+        var spinning = new Option<bool>("--allow-spinning") { Description = "Intra-op threads spin between kernels, on both sides (ONNX Runtime's own default is to spin).", DefaultValueFactory = _ => false };
         var skipReference = new Option<bool>("--skip-reference") { Description = "Measure only this implementation." };
         var script = new Option<string?>("--reference-script") { Description = "transformers.js benchmark script (default: tools/node/bench-reference.mjs above the working directory)." };
 
@@ -49,7 +51,7 @@ internal static partial class BenchCommand
     }
 
     private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
-        int Iterations, bool SkipReference, string? ReferenceScript, bool? AllowSpinning);
+        int Iterations, bool SkipReference, string? ReferenceScript, bool AllowSpinning);
 
     private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes);
 
@@ -57,7 +59,7 @@ internal static partial class BenchCommand
     {
         var culture = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(culture,
-            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={(s.AllowSpinning is { } sp ? sp.ToString() : "ORT default")} (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
+            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={s.AllowSpinning} (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
         Console.WriteLine("  timed, ours: tokenization + vision + embed + decoder on images decoded and resized before timing");
         Console.WriteLine("  timed, transformers.js: its processor on in-memory images + tokenization + generate");
         var results = new List<Measurement>();
@@ -144,7 +146,7 @@ internal static partial class BenchCommand
             var ort = (after.OrtTotal - before.OrtTotal).TotalSeconds / sw.Elapsed.TotalSeconds;
             list.Add(new Measurement(name, batch, batch * s.Iterations / sw.Elapsed.TotalSeconds, tokens / s.Iterations, ort, sampler.Peak));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {name} batch {batch}: per call vision {(after.Vision - before.Vision).TotalMilliseconds / s.Iterations:0} ms, embed {(after.Embed - before.Embed).TotalMilliseconds / s.Iterations:0} ms, prefill {(after.Prefill - before.Prefill).TotalMilliseconds / s.Iterations:0} ms, decode {(after.Decode - before.Decode).TotalMilliseconds / s.Iterations:0} ms, wall {sw.Elapsed.TotalMilliseconds / s.Iterations:0} ms; spinning {(s.AllowSpinning is { } spin ? spin.ToString() : "ORT default")}"));
+                $"  {name} batch {batch}: per call vision {(after.Vision - before.Vision).TotalMilliseconds / s.Iterations:0} ms, embed {(after.Embed - before.Embed).TotalMilliseconds / s.Iterations:0} ms, prefill {(after.Prefill - before.Prefill).TotalMilliseconds / s.Iterations:0} ms, decode {(after.Decode - before.Decode).TotalMilliseconds / s.Iterations:0} ms, wall {sw.Elapsed.TotalMilliseconds / s.Iterations:0} ms; spinning {s.AllowSpinning}"));
         }
 
         return list;
@@ -171,12 +173,9 @@ internal static partial class BenchCommand
                 psi.ArgumentList.Add(a);
             }
 
-            if (s.AllowSpinning is { } spin)
-            {
-                // The same thread-pool behaviour on both sides, or the comparison measures the switch.
-                psi.ArgumentList.Add("--allow-spinning");
-                psi.ArgumentList.Add(spin ? "1" : "0");
-            }
+            // The same thread-pool behaviour on both sides, or the comparison measures the switch.
+            psi.ArgumentList.Add("--allow-spinning");
+            psi.ArgumentList.Add(s.AllowSpinning ? "1" : "0");
 
             using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
             var stdoutTask = process.StandardOutput.ReadToEndAsync(ct);

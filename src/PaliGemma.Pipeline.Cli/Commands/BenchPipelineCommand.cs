@@ -156,8 +156,10 @@ internal static class BenchPipelineCommand
                 var model = host.Services.GetRequiredService<ModelHost>().Model;
                 var before = model.Statistics;
                 var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var sysBefore = Process.GetCurrentProcess().PrivilegedProcessorTime;
                 var machineBefore = MachineBusySeconds();
                 var servicesBefore = ServiceCpuSeconds();
+                var gcBefore = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
                 sw.Restart();
                 var summary = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
                     new EnqueueRequest($"s3://{s.Bucket}/{prefix}", new CatalogFilter(), key, [new TaskSpec("caption en", s.MaxNewTokens)], "bench-" + tag),
@@ -186,6 +188,7 @@ internal static class BenchPipelineCommand
 
                 var wall = sw.Elapsed;
                 var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+                var sys = Process.GetCurrentProcess().PrivilegedProcessorTime - sysBefore;
                 var machine = MachineBusySeconds() - machineBefore;
                 var services = ServiceCpuSeconds().ToDictionary(kv => kv.Key, kv => kv.Value - servicesBefore.GetValueOrDefault(kv.Key));
                 var after = model.Statistics;
@@ -197,13 +200,15 @@ internal static class BenchPipelineCommand
                 rows.Add(string.Create(Inv, $"| pipeline / raw limit (target >= 70%) | {rate / rawRate:P1} |"));
                 // On a shared machine the wall-clock ratio also measures who else wants the cores; CPU-seconds per
                 // image of this process is the contention-independent view of the same overhead.
-                rows.Add(string.Create(Inv, $"| CPU per image in this process: raw {rawCpu * 1000 / jpegs.Length:0.0} ms, pipeline (worker + producer) {cpu.TotalSeconds * 1000 / s.Images:0.0} ms; raw/pipeline {rawCpu / cpu.TotalSeconds:P0} |"));
+                rows.Add(string.Create(Inv, $"| CPU per image in this process: raw {rawCpu * 1000 / jpegs.Length:0.0} ms, pipeline (worker + producer) {cpu.TotalSeconds * 1000 / s.Images:0.0} ms of which kernel {sys.TotalSeconds * 1000 / s.Images:0.0} ms; raw/pipeline {rawCpu / cpu.TotalSeconds:P0} |"));
                 // Everything the pipeline costs per image, in every process it runs in; against the raw decode cost this
                 // bounds the pipeline/raw ratio on a machine whose cores the services share.
                 var perImage = services.ToDictionary(kv => kv.Key, kv => kv.Value * 1000 / s.Images);
                 var pipelineCpuMs = (cpu.TotalSeconds * 1000 / s.Images) + perImage.Values.Sum();
                 rows.Add(string.Create(Inv,
                     $"| pipeline CPU per image, all its processes | {pipelineCpuMs:0.0} ms = pgpipe {cpu.TotalSeconds * 1000 / s.Images:0.0} + {string.Join(" + ", perImage.Select(kv => $"{kv.Key} {kv.Value:0.0}"))}; raw {rawCpu * 1000 / jpegs.Length:0.0} ms, so co-located services cap the ratio at {rawCpu * 1000 / jpegs.Length / pipelineCpuMs:P0} |"));
+                rows.Add(string.Create(Inv,
+                    $"| GC during pipeline (pgpipe) | gen0 {GC.CollectionCount(0) - gcBefore.G0}, gen1 {GC.CollectionCount(1) - gcBefore.G1}, gen2 {GC.CollectionCount(2) - gcBefore.G2}, pauses {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0} ms; server GC {System.Runtime.GCSettings.IsServerGC} |"));
                 rows.Add(string.Create(Inv, $"| machine CPU busy during pipeline (all processes) | {machine:0.0} of {wall.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s; raw phase {rawMachine:0.0} of {rawWall * Environment.ProcessorCount:0.0} |"));
                 rows.Add(string.Create(Inv, $"| model time inside the pipeline (tiny model, max_new_tokens {s.MaxNewTokens}) | {(after.Wall - before.Wall).TotalSeconds:0.00} s of {wall.TotalSeconds:0.00} s |"));
             }
