@@ -31,6 +31,7 @@ internal static partial class BenchCommand
         var batches = new Option<int[]>("--batch") { Description = "Batch sizes to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var rounds = new Option<int>("--rounds") { Description = "Alternating rounds of both sides; the table shows medians.", DefaultValueFactory = _ => 1 };
         var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
         // Off by default: on a machine shared with other work, spinning threads of either side compete with
         // everything else for the cores and the numbers swing by 2x between runs; off, both sides are repeatable.
@@ -39,19 +40,19 @@ internal static partial class BenchCommand
         var script = new Option<string?>("--reference-script") { Description = "transformers.js benchmark script (default: tools/node/bench-reference.mjs above the working directory)." };
 
         var command = new Command("inference", "Our generator vs transformers.js on the same ONNX files, images and prompts.");
-        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, spinning, skipReference, script })
+        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, rounds, spinning, skipReference, script })
         {
             command.Add(o);
         }
 
         command.SetAction((r, ct) => RunInferenceAsync(new InferenceBenchSettings(
             r.GetValue(model)!, r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
-            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning)), ct));
+            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning), Math.Max(1, r.GetValue(rounds))), ct));
         return command;
     }
 
     private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
-        int Iterations, bool SkipReference, string? ReferenceScript, bool AllowSpinning);
+        int Iterations, bool SkipReference, string? ReferenceScript, bool AllowSpinning, int Rounds);
 
     private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes);
 
@@ -59,31 +60,50 @@ internal static partial class BenchCommand
     {
         var culture = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(culture,
-            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={s.AllowSpinning} (both sides) iterations={s.Iterations} warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
+            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={s.AllowSpinning} (both sides) iterations={s.Iterations} rounds={s.Rounds} (median) warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
         Console.WriteLine("  timed, ours: tokenization + vision + embed + decoder on images decoded and resized before timing");
         Console.WriteLine("  timed, transformers.js: its processor on in-memory images + tokenization + generate");
-        var results = new List<Measurement>();
-        foreach (var rewrite in new[] { true, false })
+        var all = new List<Measurement>();
+        for (var round = 1; round <= s.Rounds; round++)
         {
-            results.AddRange(MeasureOurs(s, rewrite, ct));
+            // Rounds alternate the two sides, so a burst of load from other work on a shared machine lands on both
+            // rather than on whichever side happened to run then; the table reports each row's median over rounds.
+            Console.WriteLine(string.Create(culture, $"round {round} of {s.Rounds}"));
+            foreach (var rewrite in new[] { true, false })
+            {
+                all.AddRange(MeasureOurs(s, rewrite, ct));
+            }
+
+            if (!s.SkipReference)
+            {
+                var scriptPath = s.ReferenceScript ?? FindUpwards(Path.Combine("tools", "node", "bench-reference.mjs"))
+                    ?? throw new InvalidOperationException("tools/node/bench-reference.mjs not found; pass --reference-script or --skip-reference.");
+                all.AddRange(await MeasureReferenceAsync(scriptPath, s, s.Model, "transformers.js (original decoder)", ct).ConfigureAwait(false));
+                var rewrittenFolder = CreateRewrittenCopy(s.Model);
+                try
+                {
+                    all.AddRange(await MeasureReferenceAsync(scriptPath, s, rewrittenFolder, "transformers.js (same last-position rewrite)", ct).ConfigureAwait(false));
+                }
+                finally
+                {
+                    Directory.Delete(rewrittenFolder, recursive: true);
+                }
+            }
         }
 
-        string? rewrittenFolder = null;
-        if (!s.SkipReference)
-        {
-            var scriptPath = s.ReferenceScript ?? FindUpwards(Path.Combine("tools", "node", "bench-reference.mjs"))
-                ?? throw new InvalidOperationException("tools/node/bench-reference.mjs not found; pass --reference-script or --skip-reference.");
-            results.AddRange(await MeasureReferenceAsync(scriptPath, s, s.Model, "transformers.js (original decoder)", ct).ConfigureAwait(false));
-            rewrittenFolder = CreateRewrittenCopy(s.Model);
-            try
+        var results = all.GroupBy(m => (m.Name, m.Batch))
+            .Select(g =>
             {
-                results.AddRange(await MeasureReferenceAsync(scriptPath, s, rewrittenFolder, "transformers.js (same last-position rewrite)", ct).ConfigureAwait(false));
-            }
-            finally
-            {
-                Directory.Delete(rewrittenFolder, recursive: true);
-            }
-        }
+                var sorted = g.OrderBy(m => m.ImagesPerSecond).ToList();
+                var median = sorted[sorted.Count / 2];
+                if (s.Rounds > 1)
+                {
+                    Console.WriteLine(string.Create(culture, $"  {g.Key.Name} batch {g.Key.Batch}: images/s per round [{string.Join(", ", g.Select(m => m.ImagesPerSecond.ToString("0.00", culture)))}]"));
+                }
+
+                return median with { PeakManagedBytes = g.Max(m => m.PeakManagedBytes) };
+            })
+            .ToList();
 
         Console.WriteLine();
         Console.WriteLine("| implementation | batch | images/s | generated tokens | time in ORT Run | peak managed MB |");
