@@ -30,7 +30,7 @@ internal static partial class BenchCommand
         var prompt = new Option<string>("--prompt") { Description = "Prompt for every row.", DefaultValueFactory = _ => "caption en" };
         var batches = new Option<int[]>("--batch") { Description = "Batch sizes to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides (default: logical CPUs). Set it to the machine's physical cores, e.g. --threads 2 on the 2-core CI/dev machine.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var rounds = new Option<int>("--rounds") { Description = "Alternating rounds of both sides; the table shows medians.", DefaultValueFactory = _ => 1 };
         var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
         // Off by default: on a machine shared with other work, spinning threads of either side compete with
@@ -152,6 +152,10 @@ internal static partial class BenchCommand
             var batchImages = Enumerable.Range(0, batch).Select(i => images[i % images.Count]).ToList();
             var requests = Enumerable.Range(0, batch).Select(i => new GenerationRequest(i, task, s.MaxNewTokens)).ToList();
             model.Generate(batchImages, requests, ct);
+            // Garbage from earlier measurements (and rounds) is not this measurement's peak.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
             var before = model.Statistics;
             using var sampler = new ManagedMemorySampler();
             var sw = Stopwatch.StartNew();
