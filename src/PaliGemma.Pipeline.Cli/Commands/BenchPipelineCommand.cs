@@ -39,7 +39,7 @@ internal static class BenchPipelineCommand
         var height = new Option<int>("--height") { DefaultValueFactory = _ => 900 };
         var bucket = new Option<string>("--bucket") { Description = "S3 bucket (created when missing).", DefaultValueFactory = _ => "pgpipe-bench" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Token limit per image (1: inference is not what is measured; the model still runs vision, embed and prefill per batch).", DefaultValueFactory = _ => 1 };
-        var warmup = new Option<int>("--warmup-images") { Description = "Images pushed through the pipeline (and the raw decoder) before timing, so JIT tiering is not timed.", DefaultValueFactory = _ => 200 };
+        var warmup = new Option<int>("--warmup-images") { Description = "Images pushed through the pipeline (and the raw decoder) before timing, so JIT tiering (about 2 ms of CPU per image while it settles) is not timed.", DefaultValueFactory = _ => 1000 };
         var keys = new Option<int>("--keys") { Description = "Keys listed by the producer benchmark (local folder).", DefaultValueFactory = _ => 100_000 };
         var s3Keys = new Option<int>("--s3-keys") { Description = "Keys listed by the producer benchmark on S3 (uploading them is timed too; 0 skips).", DefaultValueFactory = _ => 10_000 };
         var storeRows = new Option<int>("--store-rows") { Description = "Rows written by the Postgres insert benchmark (0 skips).", DefaultValueFactory = _ => 20_000 };
