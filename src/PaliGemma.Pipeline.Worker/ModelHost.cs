@@ -40,6 +40,9 @@ public sealed class ModelHost(
             var w = workerOptions.Value;
             var options = inferenceOptions.Value;
             options.MaxBatchSize = Math.Max(options.MaxBatchSize, w.BatchSize);
+            // The worker decodes the next batch's images on the same cores while the model runs; spinning intra-op
+            // threads took ~3 ms of CPU per image from that decoding in `pgpipe bench pipeline` (tiny model, 2 cores).
+            options.AllowSpinning ??= false;
             _model = PaliGemmaModel.Load(folder, options, loggerFactory.CreateLogger<PaliGemmaModel>(),
                 new ImageDecodeLimits(MaxPixels: w.MaxImagePixels, MaxBytes: w.MaxImageBytes));
         }

@@ -2,7 +2,7 @@
 // with our runtime on the SAME ONNX files, images and settings. Model loading is not timed.
 //
 //   node tools/node/bench-reference.mjs --model DIR --images a.png,b.png --prompt "caption en" \
-//        --batch 4 --max-new-tokens 32 --threads 2 --warmup 1 --iterations 3 [--decoder-file PATH]
+//        --batch 4 --max-new-tokens 32 --threads 2 --warmup 1 --iterations 3 [--decoder-file PATH] [--allow-spinning 0|1]
 //
 // --images are cycled to fill the batch (feed images already at the model's size: the resize is not
 // what we compare). --decoder-file runs another decoder graph (e.g. a rewritten one) in place of
@@ -15,7 +15,7 @@ import { RawImage } from '@huggingface/transformers';
 import { loadLocal, prepare, eosIds } from './reference-generate.mjs';
 
 function parseArgs(argv) {
-    const opts = { batch: 1, maxNewTokens: 32, threads: 1, warmup: 1, iterations: 3, prompt: 'caption en' };
+    const opts = { batch: 1, maxNewTokens: 32, threads: 1, warmup: 1, iterations: 3, prompt: 'caption en', allowSpinning: null };
     for (let i = 0; i < argv.length; ++i) {
         const key = argv[i];
         const val = argv[i + 1];
@@ -34,6 +34,12 @@ function parseArgs(argv) {
             case '--warmup': opts.warmup = Number(need()); break;
             case '--iterations': opts.iterations = Number(need()); break;
             case '--decoder-file': opts.decoderFile = need(); break;
+            case '--allow-spinning': {
+                const v = need();
+                if (!['0', '1', 'true', 'false'].includes(v)) throw new Error('--allow-spinning must be 0, 1, true or false');
+                opts.allowSpinning = v === '1' || v === 'true';
+                break;
+            }
             default: throw new Error(`unknown argument ${key}`);
         }
     }
@@ -74,7 +80,7 @@ async function main() {
     const tmp = opts.decoderFile ? folderWithDecoder(opts.model, opts.decoderFile) : null;
     try {
         const dir = tmp ? tmp.dir : opts.model;
-        const { model, processor } = await loadLocal(dir, opts.threads);
+        const { model, processor } = await loadLocal(dir, opts.threads, opts.allowSpinning);
         const eos = eosIds(path.resolve(opts.model));
         const files = Array.from({ length: opts.batch }, (_, i) => opts.images[i % opts.images.length]);
         const images = await Promise.all(files.map((f) => RawImage.read(path.resolve(f))));
@@ -110,6 +116,7 @@ async function main() {
             batch: opts.batch,
             max_new_tokens: opts.maxNewTokens,
             threads: opts.threads,
+            allow_spinning: opts.allowSpinning,
             warmup: opts.warmup,
             iterations: opts.iterations,
             images_per_s: imagesDone / total,

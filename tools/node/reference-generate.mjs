@@ -32,7 +32,7 @@ function fail(message) {
 }
 
 /** Loads model + processor from a local folder only (never the Hub). */
-export async function loadLocal(modelDir, threads) {
+export async function loadLocal(modelDir, threads, allowSpinning = null) {
     const abs = path.resolve(modelDir);
     if (!fs.existsSync(path.join(abs, 'config.json'))) fail(`no config.json in model folder ${abs}`);
     env.allowRemoteModels = false;
@@ -42,6 +42,12 @@ export async function loadLocal(modelDir, threads) {
     env.useFSCache = false;
     const id = path.basename(abs);
     const session_options = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+    // onnxruntime-node flattens `extra` into session config entries (session.intra_op.allow_spinning), the same
+    // switch our generator's Inference:AllowSpinning sets; null keeps ONNX Runtime's default (spin).
+    if (allowSpinning !== null) {
+        const v = allowSpinning ? '1' : '0';
+        session_options.extra = { session: { intra_op: { allow_spinning: v }, inter_op: { allow_spinning: v } } };
+    }
     const model = await PaliGemmaForConditionalGeneration.from_pretrained(id, {
         local_files_only: true,
         dtype: 'fp32',

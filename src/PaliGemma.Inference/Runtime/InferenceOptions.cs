@@ -51,6 +51,13 @@ public sealed class InferenceOptions
     [Range(0, 1024)]
     public int InterOpThreads { get; set; }
 
+    /// <summary>
+    /// Whether idle intra-op threads spin before sleeping (ORT session.intra_op.allow_spinning). Null keeps ONNX
+    /// Runtime's default (spin). Spinning shortens the gap between small kernels but burns CPU that anything else in
+    /// the process (image decoding in a worker) could use.
+    /// </summary>
+    public bool? AllowSpinning { get; set; }
+
     /// <summary>Graph optimisation level.</summary>
     public GraphOptimization GraphOptimization { get; set; } = GraphOptimization.All;
 

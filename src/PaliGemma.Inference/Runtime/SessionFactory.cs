@@ -65,6 +65,12 @@ internal sealed class SessionFactory
             so.IntraOpNumThreads = _options.IntraOpThreads;
         }
 
+        if (_options.AllowSpinning is { } spin)
+        {
+            so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+            so.AddSessionConfigEntry("session.inter_op.allow_spinning", spin ? "1" : "0");
+        }
+
         if (_options.InterOpThreads > 0)
         {
             so.InterOpNumThreads = _options.InterOpThreads;

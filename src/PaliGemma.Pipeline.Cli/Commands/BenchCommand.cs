@@ -19,6 +19,7 @@ internal static partial class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that print ratios against a baseline measured side by side.");
         command.Add(CreateInference());
+        command.Add(BenchPipelineCommand.Create());
         return command;
     }
 
@@ -29,54 +30,80 @@ internal static partial class BenchCommand
         var prompt = new Option<string>("--prompt") { Description = "Prompt for every row.", DefaultValueFactory = _ => "caption en" };
         var batches = new Option<int[]>("--batch") { Description = "Batch sizes to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads for both sides (default: logical CPUs). Set it to the machine's physical cores, e.g. --threads 2 on the 2-core CI/dev machine.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var rounds = new Option<int>("--rounds") { Description = "Alternating rounds of both sides; the table shows medians.", DefaultValueFactory = _ => 1 };
         var iterations = new Option<int>("--iterations") { Description = "Timed calls per batch size.", DefaultValueFactory = _ => 3 };
+        // Off by default: on a machine shared with other work, spinning threads of either side compete with
+        // everything else for the cores and the numbers swing by 2x between runs; off, both sides are repeatable.
+        var spinning = new Option<bool>("--allow-spinning") { Description = "Intra-op threads spin between kernels, on both sides (ONNX Runtime's own default is to spin).", DefaultValueFactory = _ => false };
         var skipReference = new Option<bool>("--skip-reference") { Description = "Measure only this implementation." };
         var script = new Option<string?>("--reference-script") { Description = "transformers.js benchmark script (default: tools/node/bench-reference.mjs above the working directory)." };
 
         var command = new Command("inference", "Our generator vs transformers.js on the same ONNX files, images and prompts.");
-        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, skipReference, script })
+        foreach (var o in new Option[] { model, images, prompt, batches, maxNew, threads, iterations, rounds, spinning, skipReference, script })
         {
             command.Add(o);
         }
 
         command.SetAction((r, ct) => RunInferenceAsync(new InferenceBenchSettings(
             r.GetValue(model)!, r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
-            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script)), ct));
+            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning), Math.Max(1, r.GetValue(rounds))), ct));
         return command;
     }
 
     private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
-        int Iterations, bool SkipReference, string? ReferenceScript);
+        int Iterations, bool SkipReference, string? ReferenceScript, bool AllowSpinning, int Rounds);
 
     private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes);
 
     private static async Task<int> RunInferenceAsync(InferenceBenchSettings s, CancellationToken ct)
     {
         var culture = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(culture, $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} threads={s.Threads} iterations={s.Iterations} warmup=1 (model load excluded)"));
-        var results = new List<Measurement>();
-        foreach (var rewrite in new[] { true, false })
+        Console.WriteLine(string.Create(culture,
+            $"bench inference: model={s.Model} prompt='{s.Prompt}' max_new_tokens={s.MaxNewTokens} intra_op_threads={s.Threads} inter_op_threads=1 allow_spinning={s.AllowSpinning} (both sides) iterations={s.Iterations} rounds={s.Rounds} (median) warmup=1 (model load excluded; greedy; {Environment.ProcessorCount} logical CPUs)"));
+        Console.WriteLine("  timed, ours: tokenization + vision + embed + decoder on images decoded and resized before timing");
+        Console.WriteLine("  timed, transformers.js: its processor on in-memory images + tokenization + generate");
+        var all = new List<Measurement>();
+        for (var round = 1; round <= s.Rounds; round++)
         {
-            results.AddRange(MeasureOurs(s, rewrite, ct));
+            // Rounds alternate the two sides, so a burst of load from other work on a shared machine lands on both
+            // rather than on whichever side happened to run then; the table reports each row's median over rounds.
+            Console.WriteLine(string.Create(culture, $"round {round} of {s.Rounds}"));
+            foreach (var rewrite in new[] { true, false })
+            {
+                all.AddRange(MeasureOurs(s, rewrite, ct));
+            }
+
+            if (!s.SkipReference)
+            {
+                var scriptPath = s.ReferenceScript ?? FindUpwards(Path.Combine("tools", "node", "bench-reference.mjs"))
+                    ?? throw new InvalidOperationException("tools/node/bench-reference.mjs not found; pass --reference-script or --skip-reference.");
+                all.AddRange(await MeasureReferenceAsync(scriptPath, s, s.Model, "transformers.js (original decoder)", ct).ConfigureAwait(false));
+                var rewrittenFolder = CreateRewrittenCopy(s.Model);
+                try
+                {
+                    all.AddRange(await MeasureReferenceAsync(scriptPath, s, rewrittenFolder, "transformers.js (same last-position rewrite)", ct).ConfigureAwait(false));
+                }
+                finally
+                {
+                    Directory.Delete(rewrittenFolder, recursive: true);
+                }
+            }
         }
 
-        string? rewrittenFolder = null;
-        if (!s.SkipReference)
-        {
-            var scriptPath = s.ReferenceScript ?? FindUpwards(Path.Combine("tools", "node", "bench-reference.mjs"))
-                ?? throw new InvalidOperationException("tools/node/bench-reference.mjs not found; pass --reference-script or --skip-reference.");
-            results.AddRange(await MeasureReferenceAsync(scriptPath, s, s.Model, "transformers.js (original decoder)", ct).ConfigureAwait(false));
-            rewrittenFolder = CreateRewrittenCopy(s.Model);
-            try
+        var results = all.GroupBy(m => (m.Name, m.Batch))
+            .Select(g =>
             {
-                results.AddRange(await MeasureReferenceAsync(scriptPath, s, rewrittenFolder, "transformers.js (same last-position rewrite)", ct).ConfigureAwait(false));
-            }
-            finally
-            {
-                Directory.Delete(rewrittenFolder, recursive: true);
-            }
-        }
+                var sorted = g.OrderBy(m => m.ImagesPerSecond).ToList();
+                var median = sorted[sorted.Count / 2];
+                if (s.Rounds > 1)
+                {
+                    Console.WriteLine(string.Create(culture, $"  {g.Key.Name} batch {g.Key.Batch}: images/s per round [{string.Join(", ", g.Select(m => m.ImagesPerSecond.ToString("0.00", culture)))}]"));
+                }
+
+                return median with { PeakManagedBytes = g.Max(m => m.PeakManagedBytes) };
+            })
+            .ToList();
 
         Console.WriteLine();
         Console.WriteLine("| implementation | batch | images/s | generated tokens | time in ORT Run | peak managed MB |");
@@ -112,6 +139,7 @@ internal static partial class BenchCommand
             InterOpThreads = 1,
             MaxBatchSize = s.Batches.Max(),
             RewriteDecoder = rewrite,
+            AllowSpinning = s.AllowSpinning,
         };
         using var model = PaliGemmaModel.Load(s.Model, options);
         var images = s.Images.Select(p => model.Preprocessor.Preprocess(File.ReadAllBytes(p), ct)).ToList();
@@ -124,6 +152,10 @@ internal static partial class BenchCommand
             var batchImages = Enumerable.Range(0, batch).Select(i => images[i % images.Count]).ToList();
             var requests = Enumerable.Range(0, batch).Select(i => new GenerationRequest(i, task, s.MaxNewTokens)).ToList();
             model.Generate(batchImages, requests, ct);
+            // Garbage from earlier measurements (and rounds) is not this measurement's peak.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
             var before = model.Statistics;
             using var sampler = new ManagedMemorySampler();
             var sw = Stopwatch.StartNew();
@@ -137,6 +169,8 @@ internal static partial class BenchCommand
             var after = model.Statistics;
             var ort = (after.OrtTotal - before.OrtTotal).TotalSeconds / sw.Elapsed.TotalSeconds;
             list.Add(new Measurement(name, batch, batch * s.Iterations / sw.Elapsed.TotalSeconds, tokens / s.Iterations, ort, sampler.Peak));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name} batch {batch}: per call vision {(after.Vision - before.Vision).TotalMilliseconds / s.Iterations:0} ms, embed {(after.Embed - before.Embed).TotalMilliseconds / s.Iterations:0} ms, prefill {(after.Prefill - before.Prefill).TotalMilliseconds / s.Iterations:0} ms, decode {(after.Decode - before.Decode).TotalMilliseconds / s.Iterations:0} ms, wall {sw.Elapsed.TotalMilliseconds / s.Iterations:0} ms; spinning {s.AllowSpinning}"));
         }
 
         return list;
@@ -163,6 +197,10 @@ internal static partial class BenchCommand
                 psi.ArgumentList.Add(a);
             }
 
+            // The same thread-pool behaviour on both sides, or the comparison measures the switch.
+            psi.ArgumentList.Add("--allow-spinning");
+            psi.ArgumentList.Add(s.AllowSpinning ? "1" : "0");
+
             using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
             var stdoutTask = process.StandardOutput.ReadToEndAsync(ct);
             var stderrTask = process.StandardError.ReadToEndAsync(ct);
@@ -177,7 +215,13 @@ internal static partial class BenchCommand
             var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
             using var doc = JsonDocument.Parse(last);
             var root = doc.RootElement;
-            var tokens = root.TryGetProperty("generated_tokens", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : -1;
+            // bench-reference.mjs reports tokens per row of the last iteration (up to and including eos), the same
+            // count our GenerationOutput.GeneratedTokens gives, so equal totals mean equal work on both sides.
+            var tokens = root.TryGetProperty("generated_tokens_per_row", out var t) && t.ValueKind == JsonValueKind.Array
+                ? t.EnumerateArray().Sum(e => e.GetInt64())
+                : -1;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name} batch {batch}: {root.GetProperty("tool").GetString()} threads={root.GetProperty("threads").GetInt32()} inter_op=1 allow_spinning={(root.TryGetProperty("allow_spinning", out var sp) && sp.ValueKind != JsonValueKind.Null ? sp.GetBoolean().ToString() : "ORT default")} warmup={root.GetProperty("warmup").GetInt32()} iterations={root.GetProperty("iterations").GetInt32()} s/iteration=[{string.Join(", ", root.GetProperty("seconds_per_iteration").EnumerateArray().Select(e => e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture)))}]"));
             list.Add(new Measurement(name, batch, root.GetProperty("images_per_s").GetDouble(), tokens, double.NaN, -1));
         }
 

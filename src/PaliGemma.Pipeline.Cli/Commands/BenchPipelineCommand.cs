@@ -1,0 +1,536 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using PaliGemma.Inference.Imaging;
+using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Contracts;
+using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Hosting;
+using PaliGemma.Pipeline.Producer;
+using PaliGemma.Pipeline.Worker;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>
+/// <c>pgpipe bench pipeline</c>: end-to-end images/s through S3 -> RabbitMQ -> worker -> Postgres beside the raw
+/// decode+resize rate of the same bytes in this process (the CPU limit), producer enumerate+enqueue rate with peak
+/// memory, and the Postgres batch insert rate. Services come from configuration (S3__*, Messaging__*, Database__*),
+/// as for every other command; tools/bench_pipeline.sh sets them from .ci/services.env.
+/// </summary>
+internal static class BenchPipelineCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "A tiny model folder (inference must be negligible), e.g. tests/fixtures/models/tiny.", Required = true };
+        var images = new Option<int>("--images") { Description = "JPEGs to generate and push through the pipeline.", DefaultValueFactory = _ => 1000 };
+        var width = new Option<int>("--width") { DefaultValueFactory = _ => 1200 };
+        var height = new Option<int>("--height") { DefaultValueFactory = _ => 900 };
+        var bucket = new Option<string>("--bucket") { Description = "S3 bucket (created when missing).", DefaultValueFactory = _ => "pgpipe-bench" };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Token limit per image (1: inference is not what is measured; the model still runs vision, embed and prefill per batch).", DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup-images") { Description = "Images pushed through the pipeline (and the raw decoder) before timing, so JIT tiering (about 2 ms of CPU per image while it settles) is not timed.", DefaultValueFactory = _ => 1000 };
+        var keys = new Option<int>("--keys") { Description = "Keys listed by the producer benchmark (local folder).", DefaultValueFactory = _ => 100_000 };
+        var s3Keys = new Option<int>("--s3-keys") { Description = "Keys listed by the producer benchmark on S3 (uploading them is timed too; 0 skips).", DefaultValueFactory = _ => 10_000 };
+        var storeRows = new Option<int>("--store-rows") { Description = "Rows written by the Postgres insert benchmark (0 skips).", DefaultValueFactory = _ => 20_000 };
+        var workDir = new Option<string>("--work-dir") { Description = "Scratch folder for the local-folder key set (kept for re-runs).", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "pgpipe-bench-pipeline") };
+        var skipPipeline = new Option<bool>("--skip-pipeline") { Description = "Only the producer and store benchmarks." };
+        var management = new Option<string>("--rabbitmq-management") { Description = "RabbitMQ management API, used to delete the benchmark's queues afterwards.", DefaultValueFactory = _ => "http://127.0.0.1:15672" };
+        var command = new Command("pipeline", "End-to-end S3 -> RabbitMQ -> worker -> Postgres images/s vs the raw decode+resize limit; producer and insert rates.");
+        foreach (var o in new Option[] { model, images, width, height, bucket, maxNew, warmup, keys, s3Keys, storeRows, workDir, skipPipeline, management })
+        {
+            command.Add(o);
+        }
+
+        command.SetAction((r, ct) => RunAsync(new Settings(r.GetValue(model)!, r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
+            r.GetValue(maxNew), r.GetValue(keys), r.GetValue(s3Keys), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct));
+        return command;
+    }
+
+    private sealed record Settings(string Model, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int Keys, int S3Keys, int StoreRows,
+        string WorkDir, bool SkipPipeline, string Management, int WarmupImages);
+
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    private static async Task<int> RunAsync(Settings s, CancellationToken ct)
+    {
+        var configuration = new ConfigurationBuilder().AddPipelineSources().Build();
+        var s3Options = configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options();
+        var messaging = configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
+        var database = configuration.GetSection(DatabaseOptions.SectionName).Get<DatabaseOptions>() ?? new DatabaseOptions();
+        if (messaging.Transport != TransportKind.RabbitMq || database.Provider != DatabaseProvider.Postgres || string.IsNullOrWhiteSpace(s3Options.ServiceUrl) && string.IsNullOrWhiteSpace(s3Options.AccessKey))
+        {
+            return HostCommandSupport.Fail("bench pipeline measures the distributed path: set Messaging__Transport=RabbitMq, Database__Provider=Postgres with Database__ConnectionString, and S3__ServiceUrl/S3__AccessKey/S3__SecretKey (tools/bench_pipeline.sh does this from .ci/services.env).");
+        }
+
+        Console.WriteLine(string.Create(Inv, $"bench pipeline: {Environment.ProcessorCount} logical CPUs; S3 {s3Options.ServiceUrl}; RabbitMQ {messaging.Host}:{messaging.Port}; Postgres {database.Provider}"));
+        using var s3 = S3ClientFactory.Create(s3Options);
+        await EnsureBucketAsync(s3, s.Bucket, ct).ConfigureAwait(false);
+        var rows = new List<string>();
+
+        if (!s.SkipPipeline)
+        {
+            await PipelineAsync(s, s3, rows, ct).ConfigureAwait(false);
+        }
+
+        await ProducerAsync(s, s3, rows, ct).ConfigureAwait(false);
+        if (s.StoreRows > 0)
+        {
+            await StoreAsync(s, rows, ct).ConfigureAwait(false);
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| measurement | value |");
+        Console.WriteLine("|---|---|");
+        foreach (var row in rows)
+        {
+            Console.WriteLine(row);
+        }
+
+        return 0;
+    }
+
+    private static async Task PipelineAsync(Settings s, IAmazonS3 s3, List<string> rows, CancellationToken ct)
+    {
+        // A private copy of the model under a unique folder name gives a unique model key, so a unique queue: jobs
+        // left on the shared broker by other runs cannot reach this worker, and results are never reused.
+        var tag = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", Inv) + "-" + Guid.NewGuid().ToString("N")[..6];
+        var modelCopy = Path.Combine(Path.GetTempPath(), "pgpipe-bench-models", "bench-" + tag);
+        CopyFolder(Path.GetFullPath(s.Model), modelCopy);
+        try
+        {
+            var preprocessor = new ImagePreprocessor(ImageProcessorConfig.FromFile(Path.Combine(modelCopy, "preprocessor_config.json")));
+            Console.WriteLine(string.Create(Inv, $"generating {s.Images} JPEGs of {s.Width}x{s.Height} (quality 85) ..."));
+            var sw = Stopwatch.StartNew();
+            var jpegs = GenerateJpegs(s.Images, s.Width, s.Height);
+            var totalBytes = jpegs.Sum(j => (long)j.Length);
+            Console.WriteLine(string.Create(Inv, $"  {sw.Elapsed.TotalSeconds:0.0} s, mean {totalBytes / jpegs.Length / 1024.0:0} KiB"));
+            rows.Add(string.Create(Inv, $"| images | {s.Images} JPEG {s.Width}x{s.Height} ({s.Width * s.Height / 1e6:0.00} MP), mean {totalBytes / jpegs.Length / 1024.0:0} KiB |"));
+
+            // The CPU limit: decode + resize + normalise of the same bytes on every core, nothing else.
+            Parallel.For(0, Math.Max(16, Math.Min(s.WarmupImages, jpegs.Length)), i => preprocessor.Preprocess(jpegs[i], ct));
+            var rawMachineBefore = MachineBusySeconds();
+            var rawCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            sw.Restart();
+            Parallel.For(0, jpegs.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct }, i => preprocessor.Preprocess(jpegs[i], ct));
+            var rawWall = sw.Elapsed.TotalSeconds;
+            var rawRate = jpegs.Length / rawWall;
+            var rawMachine = MachineBusySeconds() - rawMachineBefore;
+            var rawCpu = (Process.GetCurrentProcess().TotalProcessorTime - rawCpuBefore).TotalSeconds;
+            Console.WriteLine(string.Create(Inv, $"raw decode+resize to {preprocessor.Width}x{preprocessor.Height}: {rawRate:0.0} images/s on {Environment.ProcessorCount} threads (this process {rawCpu:0.0} CPU-s = {rawCpu * 1000 / jpegs.Length:0.0} ms/image; machine busy {rawMachine:0.0} of {sw.Elapsed.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s)"));
+
+            var prefix = $"pipeline-{tag}/";
+            sw.Restart();
+            await UploadAsync(s3, s.Bucket, Enumerable.Range(0, jpegs.Length).Select(i => ($"{prefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
+            var warmupPrefix = $"warmup-{tag}/";
+            var warmupCount = Math.Min(s.WarmupImages, jpegs.Length);
+            await UploadAsync(s3, s.Bucket, Enumerable.Range(0, warmupCount).Select(i => ($"{warmupPrefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
+            Console.WriteLine(string.Create(Inv, $"uploaded to s3://{s.Bucket}/{prefix} in {sw.Elapsed.TotalSeconds:0.0} s"));
+
+            var overrides = new Dictionary<string, string?>
+            {
+                ["Worker:Model"] = modelCopy,
+                ["Observability:Port"] = "0",
+                ["Logging:LogLevel:Default"] = "Warning",
+            };
+            var builder = PipelineConfiguration.CreateHostBuilder(null, overrides);
+            builder.AddWorker();
+            builder.AddProducer(withBus: false);
+            using var host = builder.Build();
+            var store = host.Services.GetRequiredService<ResultStore>();
+            await store.MigrateAsync(ct).ConfigureAwait(false);
+            var worker = host.Services.GetRequiredService<IOptions<WorkerOptions>>().Value;
+            var key = host.Services.GetRequiredService<ModelReference>().Key;
+            Console.WriteLine(string.Create(Inv,
+                $"worker: batch {worker.BatchSize}, concurrency {worker.ConcurrencyLimit}, prefetch {worker.EffectivePrefetch}, decode parallelism {(worker.DecodeParallelism > 0 ? worker.DecodeParallelism : Environment.ProcessorCount)}, batch time limit {worker.BatchTimeLimitMs} ms; queue {key.QueueName}; max_new_tokens {s.MaxNewTokens}"));
+            // Model load and broker topology happen in StartAsync, outside the timed part.
+            await host.StartAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (warmupCount > 0)
+                {
+                    // Same path, other keys: JIT tiering of MassTransit, the S3 client, Npgsql and the worker happens
+                    // here (it was ~13% of this process's CPU in a cold 1,000-image run), as a long-running worker has it done.
+                    var warm = Stopwatch.StartNew();
+                    var w = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
+                        new EnqueueRequest($"s3://{s.Bucket}/{warmupPrefix}", new CatalogFilter(), key, [new TaskSpec("caption en", s.MaxNewTokens)], "bench-warmup-" + tag),
+                        null, ct).ConfigureAwait(false);
+                    while ((await store.GetRunStatusAsync(w.RunId, TimeSpan.FromMinutes(1), ct).ConfigureAwait(false)).Pending > 0 && warm.Elapsed < TimeSpan.FromMinutes(5))
+                    {
+                        await Task.Delay(100, ct).ConfigureAwait(false);
+                    }
+
+                    Console.WriteLine(string.Create(Inv, $"warm-up: {warmupCount} images through the pipeline in {warm.Elapsed.TotalSeconds:0.0} s (not timed)"));
+                }
+
+                var model = host.Services.GetRequiredService<ModelHost>().Model;
+                var before = model.Statistics;
+                var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var sysBefore = Process.GetCurrentProcess().PrivilegedProcessorTime;
+                var machineBefore = MachineBusySeconds();
+                var servicesBefore = ServiceCpuSeconds();
+                var gcBefore = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
+                sw.Restart();
+                var summary = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
+                    new EnqueueRequest($"s3://{s.Bucket}/{prefix}", new CatalogFilter(), key, [new TaskSpec("caption en", s.MaxNewTokens)], "bench-" + tag),
+                    null, ct).ConfigureAwait(false);
+                var enqueued = sw.Elapsed;
+                RunStatus status;
+                var lastDone = -1L;
+                var stall = Stopwatch.StartNew();
+                while (true)
+                {
+                    status = await store.GetRunStatusAsync(summary.RunId, TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+                    if (status.Pending == 0 || stall.Elapsed > TimeSpan.FromSeconds(120))
+                    {
+                        break;
+                    }
+
+                    if (status.Done + status.Failed != lastDone)
+                    {
+                        lastDone = status.Done + status.Failed;
+                        stall.Restart();
+                    }
+
+                    // Each poll is a status query in this process and in Postgres; 100 ms bounds the timing error at ~1%.
+                    await Task.Delay(100, ct).ConfigureAwait(false);
+                }
+
+                var wall = sw.Elapsed;
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+                var sys = Process.GetCurrentProcess().PrivilegedProcessorTime - sysBefore;
+                var machine = MachineBusySeconds() - machineBefore;
+                var services = ServiceCpuSeconds().ToDictionary(kv => kv.Key, kv => kv.Value - servicesBefore.GetValueOrDefault(kv.Key));
+                var after = model.Statistics;
+                var rate = status.Done / wall.TotalSeconds;
+                Console.WriteLine(string.Create(Inv,
+                    $"pipeline: {status.Done} done, {status.Failed} failed, {status.Pending} pending in {wall.TotalSeconds:0.00} s (enqueue finished at {enqueued.TotalSeconds:0.00} s); model time {(after.Wall - before.Wall).TotalSeconds:0.00} s; this process used {cpu.TotalSeconds:0.0} CPU-s, the whole machine {machine:0.0} of {wall.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s (services and anything else running)"));
+                rows.Add(string.Create(Inv, $"| raw decode+resize (CPU limit, {Environment.ProcessorCount} threads, in-process) | {rawRate:0.0} images/s |"));
+                rows.Add(string.Create(Inv, $"| pipeline S3 -> RabbitMQ -> worker -> Postgres, enqueue start to last result | {rate:0.0} images/s ({status.Done}/{s.Images} done, {status.Failed} failed, {wall.TotalSeconds:0.00} s) |"));
+                rows.Add(string.Create(Inv, $"| pipeline / raw limit (target >= 70%) | {rate / rawRate:P1} |"));
+                // On a shared machine the wall-clock ratio also measures who else wants the cores; CPU-seconds per
+                // image of this process is the contention-independent view of the same overhead.
+                rows.Add(string.Create(Inv, $"| CPU per image in this process: raw {rawCpu * 1000 / jpegs.Length:0.0} ms, pipeline (worker + producer) {cpu.TotalSeconds * 1000 / s.Images:0.0} ms of which kernel {sys.TotalSeconds * 1000 / s.Images:0.0} ms; raw/pipeline {rawCpu / cpu.TotalSeconds:P0} |"));
+                // Everything the pipeline costs per image, in every process it runs in; against the raw decode cost this
+                // bounds the pipeline/raw ratio on a machine whose cores the services share.
+                var perImage = services.ToDictionary(kv => kv.Key, kv => kv.Value * 1000 / s.Images);
+                var pipelineCpuMs = (cpu.TotalSeconds * 1000 / s.Images) + perImage.Values.Sum();
+                rows.Add(string.Create(Inv,
+                    $"| pipeline CPU per image, all its processes | {pipelineCpuMs:0.0} ms = pgpipe {cpu.TotalSeconds * 1000 / s.Images:0.0} + {string.Join(" + ", perImage.Select(kv => $"{kv.Key} {kv.Value:0.0}"))}; raw {rawCpu * 1000 / jpegs.Length:0.0} ms, so co-located services cap the ratio at {rawCpu * 1000 / jpegs.Length / pipelineCpuMs:P0} |"));
+                rows.Add(string.Create(Inv,
+                    $"| GC during pipeline (pgpipe) | gen0 {GC.CollectionCount(0) - gcBefore.G0}, gen1 {GC.CollectionCount(1) - gcBefore.G1}, gen2 {GC.CollectionCount(2) - gcBefore.G2}, pauses {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0} ms; server GC {System.Runtime.GCSettings.IsServerGC} |"));
+                rows.Add(string.Create(Inv, $"| machine CPU busy during pipeline (all processes) | {machine:0.0} of {wall.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s; raw phase {rawMachine:0.0} of {rawWall * Environment.ProcessorCount:0.0} |"));
+                rows.Add(string.Create(Inv, $"| model time inside the pipeline (tiny model, max_new_tokens {s.MaxNewTokens}) | {(after.Wall - before.Wall).TotalSeconds:0.00} s of {wall.TotalSeconds:0.00} s |"));
+            }
+            finally
+            {
+                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await DeleteQueueAsync(s.Management, key.QueueName, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Directory.Delete(modelCopy, recursive: true);
+        }
+    }
+
+    private static async Task ProducerAsync(Settings s, IAmazonS3 s3, List<string> rows, CancellationToken ct)
+    {
+        var folder = Path.Combine(s.WorkDir, $"keys-{s.Keys}");
+        if (s.Keys <= 0)
+        {
+            // --keys 0: no local-folder producer run.
+        }
+        else if (!Directory.Exists(folder) || Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Count() != s.Keys)
+        {
+            // 100 folders of 1,000: a realistic tree, and no single directory of 100k entries.
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+
+            for (var i = 0; i < s.Keys; i++)
+            {
+                var dir = Path.Combine(folder, $"d{i / 1000:D4}");
+                if (i % 1000 == 0)
+                {
+                    Directory.CreateDirectory(dir);
+                }
+
+                File.WriteAllBytes(Path.Combine(dir, $"k{i:D7}.jpg"), [0xFF]);
+            }
+        }
+
+        if (s.Keys > 0)
+        {
+            rows.Add(await MeasureProducerAsync(folder, $"local folder, {s.Keys} keys", ct).ConfigureAwait(false));
+        }
+
+        if (s.S3Keys > 0)
+        {
+            var prefix = $"keys-{s.S3Keys}/";
+            var listedAlready = 0;
+            var request = new ListObjectsV2Request { BucketName = s.Bucket, Prefix = prefix, MaxKeys = 1000 };
+            ListObjectsV2Response page;
+            do
+            {
+                page = await s3.ListObjectsV2Async(request, ct).ConfigureAwait(false);
+                listedAlready += page.S3Objects?.Count ?? 0;
+                request.ContinuationToken = page.NextContinuationToken;
+            }
+            while (page.IsTruncated == true);
+
+            if (listedAlready != s.S3Keys)
+            {
+                var sw = Stopwatch.StartNew();
+                await UploadAsync(s3, s.Bucket, Enumerable.Range(0, s.S3Keys).Select(i => ($"{prefix}d{i / 1000:D4}/k{i:D7}.jpg", new byte[] { 0xFF })), ct).ConfigureAwait(false);
+                rows.Add(string.Create(Inv, $"| s3rver upload of {s.S3Keys} one-byte objects (32 parallel PUTs) | {s.S3Keys / sw.Elapsed.TotalSeconds:0} objects/s ({sw.Elapsed.TotalSeconds:0.0} s) |"));
+            }
+
+            rows.Add(await MeasureProducerAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {s.S3Keys} keys", ct).ConfigureAwait(false));
+        }
+    }
+
+    private static async Task<string> MeasureProducerAsync(string source, string label, CancellationToken ct)
+    {
+        // A model key nobody serves: the producer needs no model files, and its queue is deleted afterwards.
+        var key = new ModelKey("bench-producer-" + Guid.NewGuid().ToString("N")[..8], "fp32");
+        var builder = PipelineConfiguration.CreateHostBuilder(null, new Dictionary<string, string?>
+        {
+            ["Observability:Port"] = "0",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        builder.AddProducer();
+        using var host = builder.Build();
+        await host.Services.GetRequiredService<ResultStore>().MigrateAsync(ct).ConfigureAwait(false);
+        await host.StartAsync(ct).ConfigureAwait(false);
+        try
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            ResetPeakRss();
+            var rssBefore = ReadStatusKb("VmRSS:");
+            using var sampler = new ManagedMemorySampler();
+            var managedBefore = GC.GetTotalMemory(false);
+            var sw = Stopwatch.StartNew();
+            var summary = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
+                new EnqueueRequest(source, new CatalogFilter(), key, [new TaskSpec("caption en", 4)], "bench-producer-" + Guid.NewGuid().ToString("N")), null, ct).ConfigureAwait(false);
+            var elapsed = sw.Elapsed;
+            var peakManaged = sampler.Peak;
+            var hwm = ReadStatusKb("VmHWM:");
+            var p = summary.Progress;
+            Console.WriteLine(string.Create(Inv, $"producer ({label}): listed {p.Listed}, enqueued {p.Enqueued} in {elapsed.TotalSeconds:0.00} s"));
+            return string.Create(Inv,
+                $"| producer enumerate+enqueue, {label} | {p.Listed / elapsed.TotalSeconds:0} keys/s ({p.Enqueued} enqueued in {elapsed.TotalSeconds:0.0} s); peak managed heap {peakManaged / 1048576.0:0} MB (start {managedBefore / 1048576.0:0} MB); peak RSS {(hwm < 0 ? "n/a" : (hwm / 1024.0).ToString("0", Inv))} MB (start {rssBefore / 1024.0:0} MB) |");
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            var deleted = await DeleteQueueAsync("http://127.0.0.1:15672", key.QueueName, CancellationToken.None).ConfigureAwait(false);
+            if (!deleted)
+            {
+                Console.Error.WriteLine($"warning: could not delete queue {key.QueueName}; purge it by hand.");
+            }
+        }
+    }
+
+    private static async Task StoreAsync(Settings s, List<string> rows, CancellationToken ct)
+    {
+        var builder = PipelineConfiguration.CreateHostBuilder(null, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" });
+        builder.Services.AddPipelineData(builder.Configuration);
+        using var host = builder.Build();
+        var store = host.Services.GetRequiredService<ResultStore>();
+        await store.MigrateAsync(ct).ConfigureAwait(false);
+        await StoreBenchmark.RunAsync(store, 500, 8, 2, ct).ConfigureAwait(false);
+        foreach (var (batch, writers) in new[] { (8, 2), (100, 2), (500, 4) })
+        {
+            var r = await StoreBenchmark.RunAsync(store, s.StoreRows, batch, writers, ct).ConfigureAwait(false);
+            Console.WriteLine(string.Create(Inv, $"store: {r.Rows} rows, batch {r.BatchSize}, {r.Writers} writers: {r.RowsPerSecond:0} rows/s"));
+            rows.Add(string.Create(Inv, $"| Postgres insert (ResultStore.WriteBatchAsync), batch {r.BatchSize}, {r.Writers} writers, {r.Rows} rows | {r.RowsPerSecond:0} rows/s |"));
+        }
+    }
+
+    /// <summary>Deterministic 1 MP-class JPEGs with varied content: gradients, waves, blocks and mild noise.</summary>
+    private static byte[][] GenerateJpegs(int count, int width, int height)
+    {
+        var result = new byte[count][];
+        var encoder = new JpegEncoder { Quality = 85 };
+        Parallel.For(0, count, i =>
+        {
+            var rng = new Random(i);
+            var c0 = new[] { rng.Next(256), rng.Next(256), rng.Next(256) };
+            var c1 = new[] { rng.Next(256), rng.Next(256), rng.Next(256) };
+            var fx = 0.005 + (rng.NextDouble() * 0.05);
+            var fy = 0.005 + (rng.NextDouble() * 0.05);
+            var blocks = Enumerable.Range(0, 12).Select(_ => (X: rng.Next(width), Y: rng.Next(height), W: rng.Next(20, width / 3), H: rng.Next(20, height / 3),
+                C: new Rgb24((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256)))).ToArray();
+            using var image = new Image<Rgb24>(width, height);
+            image.ProcessPixelRows(acc =>
+            {
+                for (var y = 0; y < height; y++)
+                {
+                    var row = acc.GetRowSpan(y);
+                    for (var x = 0; x < width; x++)
+                    {
+                        var t = (double)(x + y) / (width + height);
+                        var wave = 40 * Math.Sin((fx * x) + (fy * y) + i);
+                        var n = rng.Next(-6, 7);
+                        row[x] = new Rgb24(Clamp((c0[0] * (1 - t)) + (c1[0] * t) + wave + n), Clamp((c0[1] * (1 - t)) + (c1[1] * t) - wave + n), Clamp((c0[2] * (1 - t)) + (c1[2] * t) + n));
+                    }
+
+                    foreach (var b in blocks)
+                    {
+                        if (y >= b.Y && y < b.Y + b.H)
+                        {
+                            row[b.X..Math.Min(width, b.X + b.W)].Fill(b.C);
+                        }
+                    }
+                }
+            });
+            using var ms = new MemoryStream();
+            image.SaveAsJpeg(ms, encoder);
+            result[i] = ms.ToArray();
+        });
+        return result;
+    }
+
+    private static byte Clamp(double v) => (byte)Math.Clamp((int)v, 0, 255);
+
+    private static async Task UploadAsync(IAmazonS3 s3, string bucket, IEnumerable<(string Key, byte[] Bytes)> objects, CancellationToken ct) =>
+        await Parallel.ForEachAsync(objects, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = ct }, async (o, token) =>
+        {
+            using var body = new MemoryStream(o.Bytes, writable: false);
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = o.Key, InputStream = body, ContentType = "image/jpeg",
+                // s3rver would store the aws-chunked framing inside the object (DESIGN §2).
+                UseChunkEncoding = false }, token).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+
+    private static async Task EnsureBucketAsync(IAmazonS3 s3, string bucket, CancellationToken ct)
+    {
+        var buckets = await s3.ListBucketsAsync(new ListBucketsRequest(), ct).ConfigureAwait(false);
+        if (buckets.Buckets?.Any(b => b.BucketName == bucket) != true)
+        {
+            await s3.PutBucketAsync(new PutBucketRequest { BucketName = bucket }, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<bool> DeleteQueueAsync(string management, string queue, CancellationToken ct)
+    {
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(management), Timeout = TimeSpan.FromSeconds(10) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.ASCII.GetBytes("guest:guest")));
+            using var response = await http.DeleteAsync(new Uri($"/api/queues/%2F/{Uri.EscapeDataString(queue)}", UriKind.Relative), ct).ConfigureAwait(false);
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    private static void CopyFolder(string source, string target)
+    {
+        foreach (var dir in Directory.GetDirectories(source, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(dir.Replace(source, target, StringComparison.Ordinal));
+        }
+
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, file.Replace(source, target, StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>Writing 5 to /proc/self/clear_refs resets VmHWM (Linux), so the peak is this phase's, not the process's.</summary>
+    private static void ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("note: could not reset VmHWM; peak RSS includes earlier phases.");
+        }
+    }
+
+    /// <summary>Busy CPU-seconds of the whole machine so far (/proc/stat: all but idle and iowait), or NaN off Linux.</summary>
+    private static double MachineBusySeconds()
+    {
+        try
+        {
+            var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(v => long.Parse(v, Inv)).ToArray();
+            // USER_HZ is 100 on every Linux this runs on.
+            return (f.Take(8).Sum() - f[3] - f[4]) / 100.0;
+        }
+        catch (IOException)
+        {
+            return double.NaN;
+        }
+    }
+
+    /// <summary>
+    /// CPU-seconds used so far by the local services (s3rver by its command line, RabbitMQ's beam.smp, postgres
+    /// backends), from /proc. Processes that start or end inside the window count only what they used while seen.
+    /// </summary>
+    private static Dictionary<string, double> ServiceCpuSeconds()
+    {
+        var result = new Dictionary<string, double>(StringComparer.Ordinal) { ["s3rver"] = 0, ["rabbitmq"] = 0, ["postgres"] = 0 };
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var close = stat.LastIndexOf(')');
+                var comm = stat[(stat.IndexOf('(', StringComparison.Ordinal) + 1)..close];
+                string? name = comm switch
+                {
+                    "beam.smp" => "rabbitmq",
+                    "postgres" => "postgres",
+                    "node" when File.ReadAllText(Path.Combine(dir, "cmdline")).Contains("s3rver", StringComparison.Ordinal) => "s3rver",
+                    _ => null,
+                };
+                if (name is null)
+                {
+                    continue;
+                }
+
+                var fields = stat[(close + 2)..].Split(' ');
+                // Fields 14 and 15 of /proc/PID/stat (utime, stime) are at 11 and 12 after the comm.
+                result[name] += (long.Parse(fields[11], Inv) + long.Parse(fields[12], Inv)) / 100.0;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentOutOfRangeException)
+            {
+                // Not a process folder, or the process ended while being read.
+            }
+        }
+
+        return result;
+    }
+
+    private static long ReadStatusKb(string field)
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+            return line is null ? -1 : long.Parse(line[field.Length..].Trim().Split(' ')[0], Inv);
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# End-to-end pipeline benchmark (S3 -> RabbitMQ -> worker -> Postgres) against the local services of
+# .ci/services.sh, with the raw decode+resize limit, producer and insert rates measured in the same process.
+#
+#   tools/bench_pipeline.sh [extra `pgpipe bench pipeline` options, e.g. --images 1000 --keys 100000]
+#
+# Builds the CLI in Release (a Debug build would understate every rate) and uses the tiny fixture model
+# (56x56, so inference is negligible) unless --model is given.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+[[ -f .ci/services.env ]] || bash .ci/services.sh
+set -a; source .ci/services.env; set +a
+export S3__ServiceUrl="$PGPIPE_TEST_S3" S3__AccessKey=S3RVER S3__SecretKey=S3RVER
+export Messaging__Transport=RabbitMq Messaging__Host=127.0.0.1 Messaging__Port=5672 Messaging__Username=guest Messaging__Password=guest
+# A scratch database of its own: the benchmark writes bench:// rows and runs that nobody else should see.
+export PGPASSWORD=pgpipe
+psql -h 127.0.0.1 -U pgpipe -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='pgpipe_bench'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U pgpipe -d postgres -qc "CREATE DATABASE pgpipe_bench"
+export Database__Provider=Postgres Database__ConnectionString="${PGPIPE_TEST_POSTGRES/Database=postgres/Database=pgpipe_bench}"
+dotnet build src/PaliGemma.Pipeline.Cli -c Release -v q -nologo >/dev/null
+model=()
+[[ " $* " == *" --model "* || " $* " == *" -m "* ]] || model=(--model tests/fixtures/models/tiny)
+exec src/PaliGemma.Pipeline.Cli/bin/Release/net10.0/pgpipe bench pipeline "${model[@]}" "$@"
