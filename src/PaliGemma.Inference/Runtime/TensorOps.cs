@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -52,9 +53,6 @@ internal static class TensorOps
     public static int ArgMax(OrtValue logits, TensorElementType type, long offset, int length, bool trackMargin, out float margin)
     {
         // Typed spans (not raw bytes) so a full-sequence logits tensor of up to 2^31 elements stays addressable.
-        var best = float.NegativeInfinity;
-        var second = float.NegativeInfinity;
-        var bestIndex = 0;
         if (type == TensorElementType.Float)
         {
             var row = logits.GetTensorDataAsSpan<float>().Slice(checked((int)offset), length);
@@ -64,41 +62,38 @@ internal static class TensorOps
                 return ArgMaxFloat(row);
             }
 
-            for (var i = 0; i < row.Length; i++)
-            {
-                var x = row[i];
-                if (x > best)
-                {
-                    second = best;
-                    best = x;
-                    bestIndex = i;
-                }
-                else if (x > second)
-                {
-                    second = x;
-                }
-            }
+            return Top2(row, out margin);
         }
-        else
+
+        var halves = MemoryMarshal.Cast<Float16, Half>(logits.GetTensorDataAsSpan<Float16>()).Slice(checked((int)offset), length);
+        var index = Top2(halves, out var gap);
+        margin = trackMargin ? gap : float.NaN;
+        return index;
+    }
+
+    // Generic over the element type; the JIT specialises it per value type, so float and Half each get a tight loop.
+    private static int Top2<T>(ReadOnlySpan<T> row, out float margin)
+        where T : struct, INumberBase<T>
+    {
+        var best = float.NegativeInfinity;
+        var second = float.NegativeInfinity;
+        var bestIndex = 0;
+        for (var i = 0; i < row.Length; i++)
         {
-            var row = MemoryMarshal.Cast<Float16, Half>(logits.GetTensorDataAsSpan<Float16>()).Slice(checked((int)offset), length);
-            for (var i = 0; i < row.Length; i++)
+            var x = float.CreateTruncating(row[i]);
+            if (x > best)
             {
-                var x = (float)row[i];
-                if (x > best)
-                {
-                    second = best;
-                    best = x;
-                    bestIndex = i;
-                }
-                else if (x > second)
-                {
-                    second = x;
-                }
+                second = best;
+                best = x;
+                bestIndex = i;
+            }
+            else if (x > second)
+            {
+                second = x;
             }
         }
 
-        margin = trackMargin ? best - second : float.NaN;
+        margin = best - second;
         return bestIndex;
     }
 
