@@ -2,6 +2,7 @@ using System.Globalization;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Memory;
 using SixLabors.ImageSharp.PixelFormats;
@@ -174,13 +175,14 @@ public sealed class ImagePreprocessor
         }
 
         Image<Rgba32> image;
+        IImageFormat format;
         unsafe
         {
             fixed (byte* p = encoded)
             {
                 // UnmanagedMemoryStream reads the caller's span in place: no copy of the encoded file.
                 using var stream = new UnmanagedMemoryStream(p, encoded.Length);
-                IImageFormat format = Identify(stream, out IImageInfo header);
+                format = Identify(stream, out IImageInfo header);
                 CheckLimits(header, format);
                 if (EncodedImageStructure.FindTruncation(encoded) is { } truncation)
                 {
@@ -198,7 +200,13 @@ public sealed class ImagePreprocessor
             ct.ThrowIfCancellationRequested();
             image.Mutate(x => x.AutoOrient());
             info = new ImageInfo(image.Width, image.Height);
-            FlattenOntoWhite(image);
+            // JPEG has no alpha channel (the decoder writes A = 255 everywhere), so compositing would only re-read
+            // the whole full-size frame (8% of the pipeline's CPU in a profile; ~0.2 ms per 1 MP image saved).
+            if (format != JpegFormat.Instance)
+            {
+                FlattenOntoWhite(image);
+            }
+
             ct.ThrowIfCancellationRequested();
             if (image.Width != Width || image.Height != Height)
             {
