@@ -164,25 +164,19 @@ public sealed partial class ResultStore
     /// and the completed flag. Items and results stay; the new pass skips what already has results.
     /// </summary>
     public Task RestartListingAsync(Guid runId, CancellationToken cancellationToken) =>
-        ExecuteAsync(
-            false,
-            async (connection, transaction, ct) =>
-            {
-                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE runs SET last_listed_key = NULL, listing_completed = FALSE WHERE id = {b.Guid(runId)}");
-                await using var command = b.Build();
-                return await command.ExecuteNonQueryAsync(ct);
-            },
-            cancellationToken);
+        UpdateRunAsync(runId, "last_listed_key = NULL, listing_completed = FALSE", cancellationToken);
 
     /// <summary>Marks the run's listing complete; required before <see cref="MarkSupersededMissingAsync"/>.</summary>
     public Task CompleteListingAsync(Guid runId, CancellationToken cancellationToken) =>
+        UpdateRunAsync(runId, "listing_completed = TRUE", cancellationToken);
+
+    private Task UpdateRunAsync(Guid runId, string assignments, CancellationToken cancellationToken) =>
         ExecuteAsync(
             false,
             async (connection, transaction, ct) =>
             {
                 var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE runs SET listing_completed = TRUE WHERE id = {b.Guid(runId)}");
+                b.Sql.Append(CultureInfo.InvariantCulture, $"UPDATE runs SET {assignments} WHERE id = {b.Guid(runId)}");
                 await using var command = b.Build();
                 return await command.ExecuteNonQueryAsync(ct);
             },
