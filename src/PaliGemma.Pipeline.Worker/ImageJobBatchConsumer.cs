@@ -253,6 +253,7 @@ public sealed class ImageJobBatchConsumer(
             ImageFailureReason.NotAnImage => "not_an_image",
             ImageFailureReason.Corrupt => "corrupt",
             ImageFailureReason.TooLarge => "too_large",
+            ImageFailureReason.UnsupportedFormat => "unsupported_format",
             _ => "unsupported",
         },
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "missing",

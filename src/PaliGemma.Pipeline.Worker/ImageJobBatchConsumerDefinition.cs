@@ -1,4 +1,6 @@
 using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Hosting;
 
@@ -36,6 +38,9 @@ public sealed class ImageJobBatchConsumerDefinition : ConsumerDefinition<ImageJo
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         ArgumentNullException.ThrowIfNull(consumerConfigurator);
         endpointConfigurator.PrefetchCount = _options.EffectivePrefetch;
+        // Before the retry filter and before batching: a malformed message faults alone, at once, to the error queue.
+        endpointConfigurator.UseFilter(new ImageJobValidationFilter(
+            (context?.GetService(typeof(ILoggerFactory)) as ILoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ImageJobValidationFilter>()));
         // Infrastructure faults (database restart, storage hiccup) usually clear within seconds; retry the batch in
         // place before giving it to the error queue. Bad images never throw, so they are not retried; nor is a
         // misrouted job, which fails the same way every time.

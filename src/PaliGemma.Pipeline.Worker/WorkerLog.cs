@@ -23,4 +23,7 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 2006, EventName = "BatchFailed", Level = LogLevel.Error, Message = "Batch of {Images} images failed and will be redelivered")]
     public static partial void BatchFailed(ILogger logger, int images, Exception exception);
+
+    [LoggerMessage(EventId = 2050, EventName = "InvalidMessage", Level = LogLevel.Error, Message = "Message {MessageId} refused to the error queue: {Problem}")]
+    public static partial void InvalidMessage(ILogger logger, string messageId, string problem);
 }

@@ -17,6 +17,12 @@ public enum ImageFailureReason
 
     /// <summary>A recognised format using a feature the decoder does not implement.</summary>
     Unsupported,
+
+    /// <summary>
+    /// A known non-raster or undecodable format (SVG, PDF, HEIC, AVIF), refused by name rather than reported as
+    /// <see cref="NotAnImage"/>; the message names the format.
+    /// </summary>
+    UnsupportedFormat,
 }
 
 /// <summary>An image could not be decoded; <see cref="Reason"/> says why in a form callers can branch on.</summary>

@@ -182,7 +182,7 @@ public sealed class ImagePreprocessor
             {
                 // UnmanagedMemoryStream reads the caller's span in place: no copy of the encoded file.
                 using var stream = new UnmanagedMemoryStream(p, encoded.Length);
-                format = Identify(stream, out IImageInfo header);
+                format = Identify(stream, encoded, out IImageInfo header);
                 CheckLimits(header, format);
                 if (EncodedImageStructure.FindTruncation(encoded) is { } truncation)
                 {
@@ -236,7 +236,7 @@ public sealed class ImagePreprocessor
         }
     }
 
-    private IImageFormat Identify(Stream stream, out IImageInfo header)
+    private IImageFormat Identify(Stream stream, ReadOnlySpan<byte> encoded, out IImageInfo header)
     {
         IImageInfo? result;
         IImageFormat? format;
@@ -246,7 +246,7 @@ public sealed class ImagePreprocessor
         }
         catch (UnknownImageFormatException ex)
         {
-            throw new ImageDecodeException(ImageFailureReason.NotAnImage, "The input is not in a recognised image format (JPEG, PNG, GIF, BMP, TIFF, WebP, TGA, PBM).", ex);
+            throw NotAnImage(encoded, ex);
         }
         catch (NotSupportedException ex)
         {
@@ -259,12 +259,18 @@ public sealed class ImagePreprocessor
 
         if (result is null || format is null)
         {
-            throw new ImageDecodeException(ImageFailureReason.NotAnImage, "The input is not in a recognised image format (JPEG, PNG, GIF, BMP, TIFF, WebP, TGA, PBM).");
+            throw NotAnImage(encoded, null);
         }
 
         header = result;
         return format;
     }
+
+    /// <summary>Refuses bytes no decoder recognised, naming the format when it is a known non-raster one (SVG, PDF, ...).</summary>
+    private static ImageDecodeException NotAnImage(ReadOnlySpan<byte> encoded, Exception? inner) => UnsupportedFormatSniffer.Sniff(encoded) is { } name
+        ? new ImageDecodeException(ImageFailureReason.UnsupportedFormat,
+            $"The input is {name}, which is not supported; convert it to JPEG, PNG, GIF, BMP, TIFF or WebP first.", inner)
+        : new ImageDecodeException(ImageFailureReason.NotAnImage, "The input is not in a recognised image format (JPEG, PNG, GIF, BMP, TIFF, WebP, TGA, PBM).", inner);
 
     private void CheckLimits(IImageInfo header, IImageFormat format)
     {

@@ -38,6 +38,15 @@ public sealed record PaliGemmaTask(TaskKind Kind, string Prompt, string? Languag
     /// <summary>Unknown prompts: a middle budget; callers who know better pass their own.</summary>
     public const int RawMaxNewTokens = 64;
 
+    /// <summary>
+    /// Longest prompt accepted, in UTF-16 characters. PaliGemma's task prefixes are a few words; the longest real ones are
+    /// VQA questions of a sentence or two. 2048 characters (~500 Gemma tokens) is far above those and far below the
+    /// context left beside the image tokens (PaliGemma 2: 8192 positions, 256-4096 of them image tokens), so anything
+    /// longer is a mistake such as a file pasted into --task. The worker additionally checks prompt tokens plus
+    /// max_new_tokens against the model's positions.
+    /// </summary>
+    public const int MaxPromptLength = 2048;
+
     /// <summary>True for <see cref="TaskKind.Detect"/> and <see cref="TaskKind.Segment"/>, whose output <see cref="LocationParser"/> reads.</summary>
     public bool ProducesBoxes => Kind is TaskKind.Detect or TaskKind.Segment;
 
@@ -53,8 +62,12 @@ public sealed record PaliGemmaTask(TaskKind Kind, string Prompt, string? Languag
     /// language collapsed to one, so that equivalent prompts tokenize the same. Labels are split on ';' and trimmed.
     /// </para>
     /// <para>
-    /// A prompt whose first word is not a known prefix (including an empty prompt) is <see cref="TaskKind.Raw"/>, and its
-    /// text is kept exactly as typed.
+    /// A prompt whose first word is not a known prefix is <see cref="TaskKind.Raw"/>, and its text is kept exactly as typed.
+    /// </para>
+    /// <para>
+    /// Every prompt must be non-blank, at most <see cref="MaxPromptLength"/> characters, and free of control characters
+    /// other than tab/CR/LF and of unpaired surrogates: such text cannot be what a user meant, U+0000 cannot be stored in
+    /// PostgreSQL text (the task column), and an unpaired surrogate cannot be encoded as UTF-8 for the tokenizer or the store.
     /// </para>
     /// <para>
     /// A known prefix with the wrong shape (<c>caption</c> without a language, <c>answer en</c> without a question,
@@ -69,10 +82,14 @@ public sealed record PaliGemmaTask(TaskKind Kind, string Prompt, string? Languag
     /// <param name="prompt">The prompt as the user typed it.</param>
     /// <returns>The parsed task.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prompt"/> is null.</exception>
-    /// <exception cref="ArgumentException">A known prefix is used with the wrong shape; the message gives the expected form.</exception>
+    /// <exception cref="ArgumentException">
+    /// The prompt is empty or blank, longer than <see cref="MaxPromptLength"/>, contains control characters (other than
+    /// tab, CR and LF) or unpaired surrogates, or a known prefix is used with the wrong shape; the message says which.
+    /// </exception>
     public static PaliGemmaTask Parse(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        ValidateText(prompt);
         string trimmed = prompt.Trim();
         int firstEnd = IndexOfWhiteSpace(trimmed, 0);
         string first = trimmed[..firstEnd];
@@ -143,6 +160,43 @@ public sealed record PaliGemmaTask(TaskKind Kind, string Prompt, string? Languag
 
             default:
                 return new PaliGemmaTask(TaskKind.Raw, prompt, null, null, [], RawMaxNewTokens);
+        }
+    }
+
+    private static void ValidateText(string prompt)
+    {
+        if (string.IsNullOrWhiteSpace(prompt))
+        {
+            throw new ArgumentException(
+                prompt.Length == 0 ? "The prompt is empty; give a task such as 'caption en', 'ocr' or 'detect cat ; dog'." : $"The prompt is blank ({prompt.Length} whitespace characters); give a task such as 'caption en'.",
+                nameof(prompt));
+        }
+
+        if (prompt.Length > MaxPromptLength)
+        {
+            throw new ArgumentException(
+                $"The prompt is {prompt.Length} characters long; the limit is {MaxPromptLength} (PaliGemmaTask.MaxPromptLength). It starts '{prompt[..40]}...'.", nameof(prompt));
+        }
+
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            char c = prompt[i];
+            if (char.IsControl(c) && c is not ('\t' or '\n' or '\r'))
+            {
+                throw new ArgumentException(
+                    $"The prompt contains the control character U+{(int)c:X4} at position {i}; only tab, CR and LF are allowed.", nameof(prompt));
+            }
+
+            if (char.IsSurrogate(c))
+            {
+                if (char.IsHighSurrogate(c) && i + 1 < prompt.Length && char.IsLowSurrogate(prompt[i + 1]))
+                {
+                    i++;
+                    continue;
+                }
+
+                throw new ArgumentException($"The prompt contains an unpaired UTF-16 surrogate U+{(int)c:X4} at position {i}; it is not valid text.", nameof(prompt));
+            }
         }
     }
 

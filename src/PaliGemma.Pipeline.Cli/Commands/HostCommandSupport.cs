@@ -45,9 +45,9 @@ internal static class HostCommandSupport
     /// <summary>Parses the task prompts up front, so a malformed one fails before any listing or model load.</summary>
     public static IReadOnlyList<TaskSpec> ParseTasks(string[] prompts, int? maxNewTokens)
     {
-        if (maxNewTokens is < 1)
+        if (maxNewTokens is < 1 or > TaskSpec.MaxNewTokensLimit)
         {
-            throw new ArgumentException("--max-new-tokens must be at least 1.");
+            throw new ArgumentException($"--max-new-tokens must be between 1 and {TaskSpec.MaxNewTokensLimit}, got {maxNewTokens}.");
         }
 
         return prompts.Distinct(StringComparer.Ordinal)

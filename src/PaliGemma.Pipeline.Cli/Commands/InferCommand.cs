@@ -38,9 +38,9 @@ internal static class InferCommand
         try
         {
             tasks = promptTexts.Select(PaliGemmaTask.Parse).ToArray();
-            if (maxNew is < 1)
+            if (maxNew is < 1 or > PaliGemma.Pipeline.Contracts.TaskSpec.MaxNewTokensLimit)
             {
-                throw new ArgumentException("--max-new-tokens must be at least 1.");
+                throw new ArgumentException($"--max-new-tokens must be between 1 and {PaliGemma.Pipeline.Contracts.TaskSpec.MaxNewTokensLimit}, got {maxNew}.");
             }
         }
         catch (ArgumentException ex)
