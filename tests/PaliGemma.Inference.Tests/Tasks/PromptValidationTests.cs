@@ -45,13 +45,15 @@ public sealed class PromptValidationTests
         Assert.Contains("control character " + fragment, ex.Message, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData("caption en\uD800")]
-    [InlineData("\uDC00answer en x")]
-    public void Unpaired_surrogates_are_refused(string prompt)
+    [Fact]
+    public void Unpaired_surrogates_are_refused()
     {
-        var ex = Assert.Throws<ArgumentException>(() => PaliGemmaTask.Parse(prompt));
-        Assert.Contains("unpaired UTF-16 surrogate", ex.Message, StringComparison.Ordinal);
+        // Built in code: xunit's theory serialization would replace a lone surrogate before the test saw it.
+        foreach (var prompt in new[] { "caption en" + '\uD800', '\uDC00' + "answer en x", "answer en a" + '\uDC00' + '\uD800' })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => PaliGemmaTask.Parse(prompt));
+            Assert.Contains("unpaired UTF-16 surrogate", ex.Message, StringComparison.Ordinal);
+        }
     }
 
     [Theory]
