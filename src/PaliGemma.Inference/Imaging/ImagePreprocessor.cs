@@ -33,7 +33,8 @@ namespace PaliGemma.Inference.Imaging;
 /// CMYK and YCCK JPEGs use the naive (255-C)(255-K)/255 conversion, as PIL does; embedded ICC profiles are ignored.
 /// Only the first frame of animated or multi-page images is decoded. PNG and JPEG files cut off before their end marker
 /// are refused as <see cref="ImageFailureReason.Corrupt"/> (ImageSharp alone would fill the missing rows); for other
-/// formats truncation detection is whatever the decoder does.
+/// formats truncation detection is whatever the decoder does. SVG, PDF and HEIC/AVIF are recognised by sniffing and
+/// refused as <see cref="ImageFailureReason.UnsupportedFormat"/> naming the format (no renderer or decoder is shipped).
 /// </para>
 /// <para>
 /// Resizing is ImageSharp's <see cref="KnownResamplers.Bicubic"/> on 8-bit pixels, as PIL resizes uint8 images; it
