@@ -49,14 +49,15 @@ internal static class PythonTools
         }
 
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {Python}.");
-        if (stdin is not null)
+        // Write stdin while reading stdout: the script answers line by line, and a full pipe would block both sides.
+        var writer = stdin is null ? Task.CompletedTask : Task.Run(() =>
         {
             process.StandardInput.Write(stdin);
             process.StandardInput.Close();
-        }
-
+        });
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
+        writer.GetAwaiter().GetResult();
         if (!process.WaitForExit(180_000))
         {
             process.Kill(entireProcessTree: true);
