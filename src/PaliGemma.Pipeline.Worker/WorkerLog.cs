@@ -23,4 +23,8 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 2006, EventName = "BatchFailed", Level = LogLevel.Error, Message = "Batch of {Images} images failed and will be redelivered")]
     public static partial void BatchFailed(ILogger logger, int images, Exception exception);
+
+    [LoggerMessage(EventId = 2051, EventName = "MasksUnavailable", Level = LogLevel.Warning,
+        Message = "{Rows} segment results in this batch are stored with boxes only: {Note}")]
+    public static partial void MasksUnavailable(ILogger logger, int rows, string note);
 }
