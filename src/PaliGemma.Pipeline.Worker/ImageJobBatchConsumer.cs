@@ -233,7 +233,8 @@ public sealed class ImageJobBatchConsumer(
         }
     }
 
-    private static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
+    /// <summary>results.boxes: [{"label","x1","y1","x2","y2"}] plus "mask": {"size":[h,w],"counts"} where decoded; null for text tasks.</summary>
+    internal static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
     {
         if (!task.ProducesBoxes)
         {

@@ -144,7 +144,8 @@ internal static class InferCommand
         }
     }
 
-    private static string ToJson(string image, string prompt, GenerationOutput o) =>
+    /// <summary>One --json line: boxes carry "mask" only when decoded; "note" only when there is one.</summary>
+    internal static string ToJson(string image, string prompt, GenerationOutput o) =>
         CliJsonOutput.Serialize(new InferLine(
             image, prompt, o.Text, o.TokenIds,
             o.Boxes.Select(b => new InferBox(b.Label, b.X1, b.Y1, b.X2, b.Y2, b.Mask is { } m ? new InferMask([m.Height, m.Width], m.Counts) : null)).ToArray(),
