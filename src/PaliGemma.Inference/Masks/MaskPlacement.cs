@@ -16,7 +16,8 @@ namespace PaliGemma.Inference.Masks;
 /// Resize: the S x S grid is stretched over the continuous box and sampled bilinearly at each pixel centre with
 /// half-pixel alignment (source = (centre - x1) / (x2 - x1) * S - 0.5, clamped to the grid's edge), the mapping of
 /// PIL's and jax.image.resize's bilinear upsampling. Threshold: a pixel is in the mask when the interpolated logit
-/// is &gt; 0, the big_vision evaluator's rule (the Hugging Face space's sigmoid-free 0.5 after x*0.5+0.5 is the same cut).
+/// is &gt; 0, the big_vision evaluator's rule. Sampling the continuous box rather than resizing to a rounded integer
+/// box (as the evaluator does after truncating the corners) keeps the mask where the box says, to the sub-pixel.
 /// </para>
 /// </remarks>
 public static class MaskPlacement
