@@ -14,13 +14,19 @@ internal sealed record InferLine(
     [property: JsonPropertyName("ms")] double Milliseconds,
     [property: JsonPropertyName("note"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Note);
 
-/// <summary>A box in original-image pixels.</summary>
+/// <summary>A box in original-image pixels; segment objects decoded with a mask decoder add their mask.</summary>
 internal sealed record InferBox(
     [property: JsonPropertyName("label")] string Label,
     [property: JsonPropertyName("x1")] float X1,
     [property: JsonPropertyName("y1")] float Y1,
     [property: JsonPropertyName("x2")] float X2,
-    [property: JsonPropertyName("y2")] float Y2);
+    [property: JsonPropertyName("y2")] float Y2,
+    [property: JsonPropertyName("mask"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] InferMask? Mask = null);
+
+/// <summary>A full-image mask as COCO compressed RLE: size [height, width], pycocotools counts string.</summary>
+internal sealed record InferMask(
+    [property: JsonPropertyName("size")] int[] Size,
+    [property: JsonPropertyName("counts")] string Counts);
 
 /// <summary>One <c>pgpipe infer --json</c> line for a row whose image could not be read.</summary>
 internal sealed record InferError(

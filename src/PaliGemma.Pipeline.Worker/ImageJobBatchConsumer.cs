@@ -187,6 +187,12 @@ public sealed class ImageJobBatchConsumer(
         metrics.Stage("prefill", after.Prefill - before.Prefill + (after.Embed - before.Embed));
         metrics.Stage("decode", after.Decode - before.Decode);
         metrics.Tokens(outputs.Sum(o => (long)o.GeneratedTokens));
+        if (model.MaskDecoder is null && requests.Any(r => r.Task.Kind == TaskKind.Segment))
+        {
+            // results has no note column: say it in the log, once per batch, that segment rows hold boxes only.
+            WorkerLog.MasksUnavailable(logger, requests.Count(r => r.Task.Kind == TaskKind.Segment), PaliGemma.Inference.Masks.MaskDecoder.MissingDecoderNote);
+        }
+
         for (var i = 0; i < outputs.Count; i++)
         {
             var (job, spec) = owners[i];
@@ -227,14 +233,18 @@ public sealed class ImageJobBatchConsumer(
         }
     }
 
-    private static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
+    /// <summary>results.boxes: [{"label","x1","y1","x2","y2"}] plus "mask": {"size":[h,w],"counts"} where decoded; null for text tasks.</summary>
+    internal static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
     {
         if (!task.ProducesBoxes)
         {
             return null;
         }
 
-        var boxes = output.Boxes.Select(b => new StoredBox(StorableText(b.Label), b.X1, b.Y1, b.X2, b.Y2)).ToArray();
+        var boxes = output.Boxes.Select(b => new StoredBox(StorableText(b.Label), b.X1, b.Y1, b.X2, b.Y2)
+        {
+            Mask = b.Mask is { } m ? new StoredMask([m.Height, m.Width], m.Counts) : null,
+        }).ToArray();
         return JsonSerializer.Serialize(boxes, WorkerJson.Default.StoredBoxArray);
     }
 

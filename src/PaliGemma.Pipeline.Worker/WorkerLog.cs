@@ -26,4 +26,8 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 2050, EventName = "InvalidMessage", Level = LogLevel.Error, Message = "Message {MessageId} refused to the error queue: {Problem}")]
     public static partial void InvalidMessage(ILogger logger, string messageId, string problem);
+
+    [LoggerMessage(EventId = 2051, EventName = "MasksUnavailable", Level = LogLevel.Warning,
+        Message = "{Rows} segment results in this batch are stored with boxes only: {Note}")]
+    public static partial void MasksUnavailable(ILogger logger, int rows, string note);
 }

@@ -48,7 +48,7 @@ public sealed class WorkerScenario : IAsyncDisposable
 
     public string ModelKey => ModelHost.ModelKey;
 
-    public static async Task<WorkerScenario> StartAsync(ITestOutputHelperSink output)
+    public static async Task<WorkerScenario> StartAsync(ITestOutputHelperSink output, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var folder = Directory.CreateTempSubdirectory("pgpipe-worker-tests-").FullName;
         var root = Directory.CreateDirectory(Path.Combine(folder, "catalog")).FullName;
@@ -64,7 +64,7 @@ public sealed class WorkerScenario : IAsyncDisposable
             ["Database:Provider"] = "Sqlite",
             ["Database:ConnectionString"] = connectionString,
             ["Messaging:Transport"] = "InMemory",
-        }).Build();
+        }).AddInMemoryCollection(settings ?? new Dictionary<string, string?>()).Build();
 
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);

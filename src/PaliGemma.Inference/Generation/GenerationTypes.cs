@@ -32,7 +32,12 @@ public sealed record GenerationOutput
     /// <summary>The row's share of its batch's wall time, including its image's share of the vision encoder.</summary>
     public required double Milliseconds { get; init; }
 
-    /// <summary>A note for the user, e.g. that segmentation masks are unavailable.</summary>
+    /// <summary>
+    /// Entries of a detect/segment answer that were malformed and dropped (listed, never guessed); empty otherwise.
+    /// </summary>
+    public IReadOnlyList<RejectedEntry> RejectedObjects { get; init; } = [];
+
+    /// <summary>A note for the user: that segmentation masks need the mask decoder, or which objects were malformed.</summary>
     public string? Note { get; init; }
 
     /// <summary>Smallest top-1 minus top-2 logit gap over the row's steps, when margin tracking is on.</summary>

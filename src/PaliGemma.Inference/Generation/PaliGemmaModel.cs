@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using PaliGemma.Inference.Imaging;
+using PaliGemma.Inference.Masks;
 using PaliGemma.Inference.Model;
 using PaliGemma.Inference.Onnx;
 using PaliGemma.Inference.Runtime;
@@ -35,8 +36,9 @@ public sealed class PaliGemmaModel : IDisposable
 
     private PaliGemmaModel(ModelFolder folder, PaliGemmaConfig config, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor,
         InferenceSession vision, InferenceSession embed, InferenceSession decoder, GraphContract contract, InferenceOptions options,
-        string device, bool prefillLastOnly)
+        string device, bool prefillLastOnly, MaskDecoder? maskDecoder)
     {
+        MaskDecoder = maskDecoder;
         Folder = folder;
         Config = config;
         Tokenizer = tokenizer;
@@ -50,6 +52,9 @@ public sealed class PaliGemmaModel : IDisposable
         PrefillLastPositionOnly = prefillLastOnly;
         _eos = [.. config.EosTokenIds.Count > 0 ? config.EosTokenIds : [tokenizer.EosId]];
     }
+
+    /// <summary>The mask decoder segment answers use (owned by this model), or null: boxes only, with a note.</summary>
+    public MaskDecoder? MaskDecoder { get; }
 
     /// <summary>The model folder and dtype loaded.</summary>
     public ModelFolder Folder { get; }
@@ -113,15 +118,17 @@ public sealed class PaliGemmaModel : IDisposable
 
         var factory = new SessionFactory(options, logger);
         InferenceSession? vision = null, embed = null, decoder = null;
+        MaskDecoder? masks = null;
         try
         {
+            masks = string.IsNullOrWhiteSpace(options.MaskDecoderPath) ? null : MaskDecoder.Load(options.MaskDecoderPath, factory, logger);
             vision = factory.Create(folder.VisionEncoderPath, "vision_encoder");
             embed = factory.Create(folder.EmbedTokensPath, "embed_tokens");
             (decoder, var rewriteNote) = CreateDecoder(folder, options, factory, logger);
             var contract = GraphContract.Validate(folder, config, vision, embed, decoder, imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength);
             var lastOnly = contract.HasNumLogitsToKeep || rewriteNote is not null;
             var model = new PaliGemmaModel(folder, config, tokenizer, new ImagePreprocessor(imageConfig, limits), vision, embed, decoder, contract,
-                options, factory.DeviceName, lastOnly);
+                options, factory.DeviceName, lastOnly, masks);
             InferenceLog.ModelReady(logger, folder.Directory, config.NumLayers, config.NumKeyValueHeads, config.HeadDim, config.HiddenSize,
                 imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength, tokenizer.VocabularySize, factory.DeviceName);
             return model;
@@ -131,6 +138,7 @@ public sealed class PaliGemmaModel : IDisposable
             vision?.Dispose();
             embed?.Dispose();
             decoder?.Dispose();
+            masks?.Dispose();
             throw;
         }
     }
@@ -229,7 +237,7 @@ public sealed class PaliGemmaModel : IDisposable
             outputs[i] = Finish(rows[i], images[rows[i].ImageIndex]);
         }
 
-        return outputs;
+        return MaskDecoder is null ? outputs : AddMasks(outputs, requests, images, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -244,6 +252,31 @@ public sealed class PaliGemmaModel : IDisposable
         _vision.Dispose();
         _embed.Dispose();
         _decoder.Dispose();
+        MaskDecoder?.Dispose();
+    }
+
+    /// <summary>Decodes every segment object of the call in shared batches and places each mask into its box.</summary>
+    private GenerationOutput[] AddMasks(GenerationOutput[] outputs, IReadOnlyList<GenerationRequest> requests, IReadOnlyList<PreprocessedImage> images, CancellationToken ct)
+    {
+        var segment = Enumerable.Range(0, outputs.Length).Where(i => requests[i].Task.Kind == TaskKind.Segment && outputs[i].Boxes.Count > 0).ToList();
+        if (segment.Count == 0)
+        {
+            return outputs;
+        }
+
+        var targets = segment.Select(i => new MaskTarget(outputs[i].Boxes, images[requests[i].ImageIndex].OriginalWidth, images[requests[i].ImageIndex].OriginalHeight)).ToList();
+        IReadOnlyList<IReadOnlyList<DetectedObject>> placed;
+        lock (_gate)
+        {
+            placed = MaskDecoder!.AddMasks(targets, ct);
+        }
+
+        for (var k = 0; k < segment.Count; k++)
+        {
+            outputs[segment[k]] = outputs[segment[k]] with { Boxes = placed[k] };
+        }
+
+        return outputs;
     }
 
     private Row PrepareRow(int index, GenerationRequest request, int imageCount)
@@ -658,12 +691,11 @@ public sealed class PaliGemmaModel : IDisposable
     {
         var ids = row.Generated.ToArray();
         var text = Tokenizer.Decode(ids, skipSpecialTokens: true);
-        IReadOnlyList<DetectedObject> boxes = row.Task.ProducesBoxes
-            ? LocationParser.Parse(text, image.OriginalWidth, image.OriginalHeight)
-            : [];
-        string? note = row.Task.Kind == TaskKind.Segment
-            ? "Segmentation masks are unavailable: no VQ-VAE mask decoder is configured; boxes only."
-            : null;
+        var parsed = row.Task.ProducesBoxes
+            ? LocationParser.ParseWithReport(text, image.OriginalWidth, image.OriginalHeight, row.Task.Kind)
+            : new LocationParseResult([], []);
+        var boxes = parsed.Objects;
+        var note = Note(row.Task.Kind == TaskKind.Segment && MaskDecoder is null, parsed.Rejected);
         return new GenerationOutput
         {
             TokenIds = ids,
@@ -673,8 +705,27 @@ public sealed class PaliGemmaModel : IDisposable
             StoppedOnEos = row.StoppedOnEos,
             Milliseconds = row.Milliseconds,
             Note = note,
+            RejectedObjects = parsed.Rejected,
             MinTopMargin = _options.TrackTopMargin ? row.MinMargin : null,
         };
+    }
+
+    /// <summary>The row's note: masks unavailable and/or which entries were malformed; null when there is nothing to say.</summary>
+    private static string? Note(bool masksUnavailable, IReadOnlyList<RejectedEntry> rejected)
+    {
+        var parts = new List<string>(2);
+        if (masksUnavailable)
+        {
+            parts.Add(MaskDecoder.MissingDecoderNote);
+        }
+
+        if (rejected.Count > 0)
+        {
+            parts.Add($"Skipped {rejected.Count} malformed object(s): " + string.Join("; ", rejected.Select(r =>
+                $"#{r.Index + 1} '{(r.Text.Length <= 80 ? r.Text : r.Text[..80] + "...")}' ({r.Reason})")) + ".");
+        }
+
+        return parts.Count == 0 ? null : string.Join(" ", parts);
     }
 
     private sealed record ImageFeatures(byte[] Data, double VisionMs);

@@ -24,4 +24,8 @@ internal static partial class InferenceLog
     [LoggerMessage(EventId = 1005, EventName = "ModelReady", Level = LogLevel.Information,
         Message = "Model {Model} ready: {Layers} layers, {KvHeads} KV heads x {HeadDim}, hidden {Hidden}, image {Height}x{Width} -> {ImageTokens} tokens, vocab {Vocab}, device {Device}")]
     public static partial void ModelReady(ILogger logger, string model, int layers, int kvHeads, int headDim, int hidden, int height, int width, int imageTokens, int vocab, string device);
+
+    [LoggerMessage(EventId = 1006, EventName = "MaskDecoderReady", Level = LogLevel.Information,
+        Message = "Mask decoder {Path} ready: codebook {CodebookSize}, masks {MaskSize}x{MaskSize}")]
+    public static partial void MaskDecoderReady(ILogger logger, string path, int codebookSize, int maskSize);
 }

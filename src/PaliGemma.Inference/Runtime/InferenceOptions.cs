@@ -74,6 +74,13 @@ public sealed class InferenceOptions
     /// <summary>Record the smallest top-1 minus top-2 logit gap per row (for conformance tests; costs a little).</summary>
     public bool TrackTopMargin { get; set; }
 
+    /// <summary>
+    /// The VQ-VAE mask decoder (vae_decoder.onnx from tools/convert_vae_oid.py) that turns segment answers' seg tokens
+    /// into masks; null or empty means segment returns boxes only, with a note. Read only, never written into the
+    /// model folder.
+    /// </summary>
+    public string? MaskDecoderPath { get; set; }
+
     /// <summary>Parsed <see cref="Dtype"/>.</summary>
     public ModelDtype ParsedDtype => ModelDtypes.Parse(Dtype);
 }

@@ -1,3 +1,5 @@
+using PaliGemma.Inference.Masks;
+
 namespace PaliGemma.Inference.Tasks;
 
 /// <summary>
@@ -14,4 +16,10 @@ public sealed record DetectedObject(string Label, float X1, float Y1, float X2, 
 {
     /// <summary>True when the object carries mask codes that a mask decoder can turn into a 64x64 mask.</summary>
     public bool HasSegmentCodes => SegmentCodes is { Count: LocationParser.SegmentTokensPerObject };
+
+    /// <summary>
+    /// The object's mask over the whole original image (COCO RLE, <c>size</c> = [height, width]), set only inside the
+    /// box; null for detection, or for segmentation without a mask decoder.
+    /// </summary>
+    public CocoRle? Mask { get; init; }
 }

@@ -19,7 +19,7 @@ namespace PaliGemma.Inference.Tasks;
 /// stopped right after the tokens, and such a box is still kept.
 /// </para>
 /// <para>
-/// Model output is untrusted: a malformed entry is skipped, never thrown. Malformed means: fewer than four loc tokens, any
+/// Model output is untrusted: a malformed entry is skipped, never thrown (<see cref="ParseWithReport"/> says which and why). Malformed means: fewer than four loc tokens, any
 /// text before or between the tokens, a loc bin above 1023, 1..15 or more than sixteen seg tokens, a seg code above 127, a
 /// loc or seg token inside the label, or an inverted box (y2 &lt; y1 or x2 &lt; x1). Zero-area boxes (y2 == y1) are kept.
 /// </para>
@@ -43,21 +43,49 @@ public static class LocationParser
     /// <param name="imageWidth">Width of the original image in pixels (after EXIF orientation).</param>
     /// <param name="imageHeight">Height of the original image in pixels (after EXIF orientation).</param>
     /// <returns>The well-formed objects, in output order; empty when there are none.</returns>
-    public static IReadOnlyList<DetectedObject> Parse(string decodedText, int imageWidth, int imageHeight)
+    public static IReadOnlyList<DetectedObject> Parse(string decodedText, int imageWidth, int imageHeight) =>
+        ParseWithReport(decodedText, imageWidth, imageHeight, TaskKind.Detect).Objects;
+
+    /// <summary>
+    /// Parses the decoded text of a detect or segment answer and reports every entry it did not accept, so callers can
+    /// say what was dropped instead of guessing.
+    /// </summary>
+    /// <remarks>
+    /// For <see cref="TaskKind.Segment"/> every entry must carry sixteen seg tokens and a box with y2 &gt; y1 and x2 &gt; x1
+    /// (a mask needs area); an entry with loc tokens only is rejected. For other kinds the rules of the class remarks
+    /// apply (seg tokens optional, zero-area boxes kept). Blank entries (e.g. after a trailing ';') are not reported.
+    /// </remarks>
+    /// <param name="decodedText">The generated text, with loc/seg tokens kept as text.</param>
+    /// <param name="imageWidth">Width of the original image in pixels (after EXIF orientation).</param>
+    /// <param name="imageHeight">Height of the original image in pixels (after EXIF orientation).</param>
+    /// <param name="kind">The task that produced the text.</param>
+    /// <returns>The accepted objects and the rejected entries, both in output order.</returns>
+    public static LocationParseResult ParseWithReport(string decodedText, int imageWidth, int imageHeight, TaskKind kind)
     {
         ArgumentNullException.ThrowIfNull(decodedText);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imageWidth);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imageHeight);
 
         var result = new List<DetectedObject>();
+        var rejected = new List<RejectedEntry>();
+        bool segment = kind == TaskKind.Segment;
         ReadOnlySpan<char> text = decodedText;
+        int index = 0;
         while (true)
         {
             int sep = text.IndexOf(';');
             ReadOnlySpan<char> entry = sep < 0 ? text : text[..sep];
-            if (TryParseEntry(entry, imageWidth, imageHeight, out DetectedObject? obj))
+            if (!entry.IsWhiteSpace())
             {
-                result.Add(obj);
+                string? problem = TryParseEntry(entry, imageWidth, imageHeight, segment, out DetectedObject? obj);
+                if (obj is not null)
+                {
+                    result.Add(obj);
+                }
+                else
+                {
+                    rejected.Add(new RejectedEntry(index, entry.Trim().ToString(), problem!));
+                }
             }
 
             if (sep < 0)
@@ -66,9 +94,10 @@ public static class LocationParser
             }
 
             text = text[(sep + 1)..];
+            index++;
         }
 
-        return result;
+        return new LocationParseResult(result, rejected);
     }
 
     /// <summary>True when the text holds any <c>&lt;segNNN&gt;</c> token, i.e. a segment answer whose masks need a decoder.</summary>
@@ -99,16 +128,24 @@ public static class LocationParser
     public static float BinToPixel(int bin, int size) =>
         (float)Math.Clamp((double)bin / LocationBins * size, 0d, size);
 
-    private static bool TryParseEntry(ReadOnlySpan<char> entry, int width, int height, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DetectedObject? obj)
+    /// <summary>Parses one entry; returns null and the object, or why the entry is malformed and no object.</summary>
+    private static string? TryParseEntry(ReadOnlySpan<char> entry, int width, int height, bool segment, out DetectedObject? obj)
     {
         obj = null;
         ReadOnlySpan<char> s = entry.TrimStart();
         Span<int> loc = stackalloc int[4];
         for (int i = 0; i < 4; i++)
         {
-            if (!TryReadToken(s, LocPrefix, 4, out int bin, out int length) || bin >= LocationBins)
+            if (!TryReadToken(s, LocPrefix, 4, out int bin, out int length))
             {
-                return false;
+                return i == 0 && !s.StartsWith(LocPrefix, StringComparison.Ordinal)
+                    ? "text where four <locNNNN> tokens should start"
+                    : $"{i} of the 4 <locNNNN> tokens, then something else";
+            }
+
+            if (bin >= LocationBins)
+            {
+                return $"loc bin {bin} is above {LocationBins - 1}";
             }
 
             loc[i] = bin;
@@ -121,27 +158,38 @@ public static class LocationParser
             seg = new int[SegmentTokensPerObject];
             for (int i = 0; i < SegmentTokensPerObject; i++)
             {
-                if (!TryReadToken(s, SegPrefix, 3, out int code, out int length) || code >= SegmentCodebookSize)
+                if (!TryReadToken(s, SegPrefix, 3, out int code, out int length))
                 {
-                    return false;
+                    return $"{i} of the {SegmentTokensPerObject} <segNNN> tokens, then something else";
+                }
+
+                if (code >= SegmentCodebookSize)
+                {
+                    return $"seg code {code} is above {SegmentCodebookSize - 1}";
                 }
 
                 seg[i] = code;
                 s = s[length..];
             }
         }
+        else if (segment)
+        {
+            return $"no <segNNN> tokens after the box (a segment object needs {SegmentTokensPerObject})";
+        }
 
         ReadOnlySpan<char> label = s.Trim();
         if (label.Contains(LocPrefix, StringComparison.Ordinal) || label.Contains(SegPrefix, StringComparison.Ordinal))
         {
-            return false;
+            return s.StartsWith(SegPrefix, StringComparison.Ordinal)
+                ? $"more than {SegmentTokensPerObject} <segNNN> tokens"
+                : "a loc or seg token inside the label";
         }
 
         // Token order is y1, x1, y2, x2.
         int y1 = loc[0], x1 = loc[1], y2 = loc[2], x2 = loc[3];
-        if (y2 < y1 || x2 < x1)
+        if (y2 < y1 || x2 < x1 || (segment && (y2 == y1 || x2 == x1)))
         {
-            return false;
+            return $"box y1={y1} x1={x1} y2={y2} x2={x2} is {(segment ? "empty or reversed (needs y2 > y1 and x2 > x1)" : "reversed")}";
         }
 
         obj = new DetectedObject(
@@ -151,7 +199,7 @@ public static class LocationParser
             BinToPixel(x2, width),
             BinToPixel(y2, height),
             seg);
-        return true;
+        return null;
     }
 
     /// <summary>Reads "&lt;prefix" + exactly <paramref name="digits"/> ASCII digits + "&gt;" at the start of <paramref name="s"/>.</summary>
@@ -177,3 +225,14 @@ public static class LocationParser
         return true;
     }
 }
+
+/// <summary>What <see cref="LocationParser.ParseWithReport"/> accepted and rejected.</summary>
+/// <param name="Objects">Well-formed objects in output order.</param>
+/// <param name="Rejected">Malformed entries in output order.</param>
+public sealed record LocationParseResult(IReadOnlyList<DetectedObject> Objects, IReadOnlyList<RejectedEntry> Rejected);
+
+/// <summary>An entry of a detect/segment answer that was not accepted.</summary>
+/// <param name="Index">Zero-based position among the ';'-separated entries.</param>
+/// <param name="Text">The entry, trimmed.</param>
+/// <param name="Reason">Why it was rejected, in words.</param>
+public sealed record RejectedEntry(int Index, string Text, string Reason);

@@ -21,6 +21,10 @@ internal static class InferCommand
         };
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "Overrides every task's default token limit." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per (image, prompt) line." };
+        var maskDecoder = new Option<string?>("--mask-decoder")
+        {
+            Description = "vae_decoder.onnx (from tools/convert_vae_oid.py) for segment masks; without it segment returns boxes and a note.",
+        };
 
         var command = new Command("infer", "Run every image with every prompt and print results in input order, image-major.");
         model.AddTo(command);
@@ -28,11 +32,14 @@ internal static class InferCommand
         command.Add(prompts);
         command.Add(maxNew);
         command.Add(json);
-        command.SetAction((result, ct) => RunAsync(result, model, result.GetValue(images)!, result.GetValue(prompts)!, result.GetValue(maxNew), result.GetValue(json), ct));
+        command.Add(maskDecoder);
+        command.SetAction((result, ct) => RunAsync(result, model, result.GetValue(images)!, result.GetValue(prompts)!, result.GetValue(maxNew), result.GetValue(json),
+            result.GetValue(maskDecoder), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult result, ModelOptions modelOptions, string[] imagePaths, string[] promptTexts, int? maxNew, bool json, CancellationToken ct)
+    private static async Task<int> RunAsync(ParseResult result, ModelOptions modelOptions, string[] imagePaths, string[] promptTexts, int? maxNew, bool json,
+        string? maskDecoder, CancellationToken ct)
     {
         PaliGemmaTask[] tasks;
         try
@@ -53,7 +60,9 @@ internal static class InferCommand
         PaliGemmaModel model;
         try
         {
-            model = PaliGemmaModel.Load(result.GetValue(modelOptions.Model)!, modelOptions.ToInferenceOptions(result), loggerFactory.CreateLogger("pgpipe.infer"));
+            var inference = modelOptions.ToInferenceOptions(result);
+            inference.MaskDecoderPath = maskDecoder;
+            model = PaliGemmaModel.Load(result.GetValue(modelOptions.Model)!, inference, loggerFactory.CreateLogger("pgpipe.infer"));
         }
         catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException)
         {
@@ -135,10 +144,11 @@ internal static class InferCommand
         }
     }
 
-    private static string ToJson(string image, string prompt, GenerationOutput o) =>
+    /// <summary>One --json line: boxes carry "mask" only when decoded; "note" only when there is one.</summary>
+    internal static string ToJson(string image, string prompt, GenerationOutput o) =>
         CliJsonOutput.Serialize(new InferLine(
             image, prompt, o.Text, o.TokenIds,
-            o.Boxes.Select(b => new InferBox(b.Label, b.X1, b.Y1, b.X2, b.Y2)).ToArray(),
+            o.Boxes.Select(b => new InferBox(b.Label, b.X1, b.Y1, b.X2, b.Y2, b.Mask is { } m ? new InferMask([m.Height, m.Width], m.Counts) : null)).ToArray(),
             o.PromptTokens, o.GeneratedTokens, Math.Round(o.Milliseconds, 3), o.Note));
 
     private static string ToText(string image, string prompt, GenerationOutput o)
@@ -146,7 +156,7 @@ internal static class InferCommand
         var line = $"{image} | {prompt} | {o.Text}";
         if (o.Boxes.Count > 0)
         {
-            line += " | " + string.Join("; ", o.Boxes.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Label} [{b.X1:0.#},{b.Y1:0.#},{b.X2:0.#},{b.Y2:0.#}]")));
+            line += " | " + string.Join("; ", o.Boxes.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Label} [{b.X1:0.#},{b.Y1:0.#},{b.X2:0.#},{b.Y2:0.#}]{(b.Mask is { } m ? $" mask {m.Area} px" : "")}")));
         }
 
         return o.Note is null ? line : $"{line} | note: {o.Note}";

@@ -19,11 +19,12 @@ internal static class WorkerCommand
         var dtype = new Option<string?>("--dtype") { Description = $"Graph variant: {string.Join(", ", ModelDtypes.Names)} (default: Inference:Dtype, fp32)." };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (default: Inference:Device, auto)." };
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default: Worker:BatchSize, 8)." };
+        var maskDecoder = new Option<string?>("--mask-decoder") { Description = "vae_decoder.onnx for segment masks (default: Inference:MaskDecoderPath; none: boxes only)." };
         var port = new Option<int?>("--metrics-port") { Description = "Port for /metrics and /health (default: Observability:Port; 0 = off)." };
         var db = HostCommandSupport.DbOption();
         var printQueue = new Option<bool>("--print-queue") { Description = "Print the queue name this worker consumes (for KEDA) and exit." };
         var command = new Command("worker", "Consume a model's image jobs in batches and persist results (RabbitMQ + Postgres by default).");
-        foreach (var o in new Option[] { model, dtype, device, batch, port, db, printQueue })
+        foreach (var o in new Option[] { model, dtype, device, batch, maskDecoder, port, db, printQueue })
         {
             command.Add(o);
         }
@@ -34,6 +35,7 @@ internal static class WorkerCommand
             Set(overrides, "Worker:Model", result.GetValue(model));
             Set(overrides, "Inference:Dtype", result.GetValue(dtype));
             Set(overrides, "Inference:Device", result.GetValue(device));
+            Set(overrides, "Inference:MaskDecoderPath", result.GetValue(maskDecoder));
             Set(overrides, "Worker:BatchSize", result.GetValue(batch)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Set(overrides, "Observability:Port", result.GetValue(port)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             HostCommandSupport.AddDatabase(overrides, result.GetValue(db));
@@ -51,7 +53,7 @@ internal static class WorkerCommand
                 await host.RunAsync(ct).ConfigureAwait(false);
                 return 0;
             }
-            catch (Exception ex) when (ex is OptionsValidationException or ModelFormatException or ArgumentException or InvalidDataException)
+            catch (Exception ex) when (ex is OptionsValidationException or ModelFormatException or ArgumentException or InvalidDataException or FileNotFoundException)
             {
                 return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
             }

@@ -9,13 +9,15 @@ namespace PaliGemma.Pipeline.Cli.Export;
 /// <code>
 /// {"info": {"description", "run", "run_id", "model", "tasks", "date_created"},
 ///  "images": [{"id", "file_name": uri, "width", "height", "etag"}],
-///  "annotations": [{"id", "image_id", "category_id", "bbox": [x, y, w, h], "area", "iscrowd": 0, "task"}],
+///  "annotations": [{"id", "image_id", "category_id", "bbox": [x, y, w, h], "area", "iscrowd": 0, "task",
+///                   "segmentation": {"size": [h, w], "counts": "..."} (segment objects with a mask only)}],
 ///  "categories": [{"id", "name": label, "supercategory": "object"}]}
 /// </code>
 /// An image is written for every object of the run with at least one "ok" (object, task) row, so processed
 /// images without detections are kept as negatives; objects with only failed or pending rows are left out.
 /// width/height are null when the worker stored no image facts. bbox is [x1, y1, x2 - x1, y2 - y1] and area is
-/// w x h (derived values rounded to 6 decimals to drop float noise). Ids count from 1 in URI order; category ids
+/// w x h (derived values rounded to 6 decimals to drop float noise), except for an object with a mask, whose area is
+/// the mask's pixel count (COCO's rule for segmentation) and whose segmentation is the stored RLE unchanged. Ids count from 1 in URI order; category ids
 /// in order of first appearance.
 /// One pass over the store keeps one snapshot and flat memory: images stream to the output as they are read,
 /// annotations go to a temporary file that is copied after them, and categories (known only at the end)
@@ -102,7 +104,22 @@ internal static class CocoExportWriter
                         a.WriteNumberValue(width);
                         a.WriteNumberValue(height);
                         a.WriteEndArray();
-                        a.WriteNumber("area", Math.Round(width * height, 6));
+                        if (box.Mask is { } mask)
+                        {
+                            a.WriteNumber("area", mask.Area);
+                            a.WriteStartObject("segmentation");
+                            a.WriteStartArray("size");
+                            a.WriteNumberValue(mask.Height);
+                            a.WriteNumberValue(mask.Width);
+                            a.WriteEndArray();
+                            a.WriteString("counts", mask.Counts);
+                            a.WriteEndObject();
+                        }
+                        else
+                        {
+                            a.WriteNumber("area", Math.Round(width * height, 6));
+                        }
+
                         a.WriteNumber("iscrowd", 0);
                         a.WriteString("task", row.Task);
                         a.WriteEndObject();
