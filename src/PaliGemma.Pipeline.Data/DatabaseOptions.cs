@@ -207,12 +207,20 @@ public sealed class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>
         {
             return ValidateOptionsResult.Fail(ex.Message);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidCastException or OverflowException)
         {
             return ValidateOptionsResult.Fail(
-                $"{DatabaseOptions.SectionName}:ConnectionString is not a valid {options.Provider} connection string ({ex.GetType().Name}; check the Key=Value;... syntax and key names): {ConnectionStringRedactor.Redact(options.ConnectionString ?? string.Empty)}");
+                $"{DatabaseOptions.SectionName}:ConnectionString is not a valid {options.Provider} connection string ({ex.GetType().Name}); check the Key=Value;... syntax, key names and values. Keys given: {KeysOf(options.ConnectionString)}.");
         }
 
         return ValidateOptionsResult.Success;
     }
+
+    /// <summary>Only the key names of a Key=Value string: values (and a misspelled Password key's value) stay out of messages.</summary>
+    private static string KeysOf(string? connectionString) =>
+        string.IsNullOrWhiteSpace(connectionString)
+            ? "(none)"
+            : string.Join(", ", connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(part => part.Contains('=', StringComparison.Ordinal) ? part.Split('=', 2)[0].Trim() : "?")
+                .Select(key => key.Length is > 0 and <= 40 && key.All(c => char.IsLetterOrDigit(c) || c == ' ') ? key : "?"));
 }
