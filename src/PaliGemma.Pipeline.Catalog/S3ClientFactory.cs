@@ -53,7 +53,7 @@ public static class S3ClientFactory
         }
 
         return !string.IsNullOrEmpty(options.AccessKey)
-            ? new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.EffectiveSecretKey), config)
+            ? new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.ResolveSecretKey()), config)
             : new AmazonS3Client(config);
     }
 }

@@ -58,25 +58,25 @@ public sealed class S3Options
         $"AccessKey = {Redact(AccessKey)}, SecretKey = {Redact(SecretKey ?? SecretKeyFile)}, ProfileName = {ProfileName ?? "(none)"}, " +
         $"CaBundlePath = {CaBundlePath ?? "(system roots)"} }}";
 
-    /// <summary>The secret key: <see cref="SecretKey"/>, else the content of <see cref="SecretKeyFile"/>, else null.</summary>
+    /// <summary>
+    /// The secret key: <see cref="SecretKey"/>, else the content of <see cref="SecretKeyFile"/>, else null. A method, not
+    /// a property, because it reads a file (binders and validators read every property).
+    /// </summary>
     /// <exception cref="InvalidOperationException">The file cannot be read; the message names the setting.</exception>
-    public string? EffectiveSecretKey
+    public string? ResolveSecretKey()
     {
-        get
+        if (!string.IsNullOrEmpty(SecretKey) || string.IsNullOrWhiteSpace(SecretKeyFile))
         {
-            if (!string.IsNullOrEmpty(SecretKey) || string.IsNullOrWhiteSpace(SecretKeyFile))
-            {
-                return SecretKey;
-            }
+            return SecretKey;
+        }
 
-            try
-            {
-                return File.ReadAllText(SecretKeyFile).TrimEnd('\r', '\n');
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                throw new InvalidOperationException($"{SectionName}:SecretKeyFile names '{SecretKeyFile}', which cannot be read: {e.GetType().Name}.", e);
-            }
+        try
+        {
+            return File.ReadAllText(SecretKeyFile).TrimEnd('\r', '\n');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{SectionName}:SecretKeyFile names '{SecretKeyFile}', which cannot be read: {e.GetType().Name}.", e);
         }
     }
 

@@ -214,10 +214,10 @@ public static class StoreAccess
 
         try
         {
-            var b = new NpgsqlConnectionStringBuilder(options.EffectiveConnectionString);
+            var b = new NpgsqlConnectionStringBuilder(options.ResolveConnectionString());
             return $"Postgres {b.Host}:{b.Port}/{b.Database ?? b.Username}";
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {
             return "Postgres (unparseable connection string)";
         }

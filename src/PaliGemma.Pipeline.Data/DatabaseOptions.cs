@@ -70,47 +70,51 @@ public sealed class DatabaseOptions
     /// <summary>The roles to grant, from <see cref="WorkerRole"/>, <see cref="ProducerRole"/> and <see cref="ReaderRole"/>.</summary>
     public DatabaseRoleGrants RoleGrants => new(WorkerRole, ProducerRole, ReaderRole);
 
+    /// <summary>The configured connection string, or the SQLite default; no secret files applied (see <see cref="ResolveConnectionString"/>).</summary>
+    public string EffectiveConnectionString =>
+        string.IsNullOrWhiteSpace(ConnectionString) && Provider == DatabaseProvider.Sqlite && string.IsNullOrWhiteSpace(ConnectionStringFile)
+            ? DefaultSqliteConnectionString
+            : ConnectionString ?? string.Empty;
+
     /// <summary>
-    /// The connection string to use: the configured one (or the file's, or the SQLite default), with the password from
-    /// <see cref="PasswordFile"/> and the TLS settings applied. Contains the password: never log it.
+    /// The connection string to connect with: the configured one (or <see cref="ConnectionStringFile"/>'s, or the SQLite
+    /// default), with the password from <see cref="PasswordFile"/> and the TLS settings applied. A method, not a
+    /// property, because it reads files (binders and validators read every property). Contains the password: never log it.
     /// </summary>
     /// <exception cref="InvalidOperationException">A secret file cannot be read; the message names the setting.</exception>
-    public string EffectiveConnectionString
+    public string ResolveConnectionString()
     {
-        get
+        var configured = !string.IsNullOrWhiteSpace(ConnectionString) ? ConnectionString
+            : !string.IsNullOrWhiteSpace(ConnectionStringFile) ? ReadSecretFile(ConnectionStringFile, nameof(ConnectionStringFile))
+            : null;
+        if (configured is null)
         {
-            var configured = !string.IsNullOrWhiteSpace(ConnectionString) ? ConnectionString
-                : !string.IsNullOrWhiteSpace(ConnectionStringFile) ? ReadSecretFile(ConnectionStringFile, nameof(ConnectionStringFile))
-                : null;
-            if (configured is null)
-            {
-                return Provider == DatabaseProvider.Sqlite ? DefaultSqliteConnectionString : string.Empty;
-            }
-
-            if (Provider != DatabaseProvider.Postgres
-                || (string.IsNullOrWhiteSpace(PasswordFile) && string.IsNullOrWhiteSpace(SslMode) && string.IsNullOrWhiteSpace(RootCertificate)))
-            {
-                return configured;
-            }
-
-            var builder = new Npgsql.NpgsqlConnectionStringBuilder(configured);
-            if (!string.IsNullOrWhiteSpace(PasswordFile))
-            {
-                builder.Password = ReadSecretFile(PasswordFile, nameof(PasswordFile));
-            }
-
-            if (!string.IsNullOrWhiteSpace(SslMode))
-            {
-                builder.SslMode = Enum.Parse<Npgsql.SslMode>(SslMode, ignoreCase: true);
-            }
-
-            if (!string.IsNullOrWhiteSpace(RootCertificate))
-            {
-                builder.RootCertificate = RootCertificate;
-            }
-
-            return builder.ConnectionString;
+            return Provider == DatabaseProvider.Sqlite ? DefaultSqliteConnectionString : string.Empty;
         }
+
+        if (Provider != DatabaseProvider.Postgres
+            || (string.IsNullOrWhiteSpace(PasswordFile) && string.IsNullOrWhiteSpace(SslMode) && string.IsNullOrWhiteSpace(RootCertificate)))
+        {
+            return configured;
+        }
+
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(configured);
+        if (!string.IsNullOrWhiteSpace(PasswordFile))
+        {
+            builder.Password = ReadSecretFile(PasswordFile, nameof(PasswordFile));
+        }
+
+        if (!string.IsNullOrWhiteSpace(SslMode))
+        {
+            builder.SslMode = Enum.Parse<Npgsql.SslMode>(SslMode, ignoreCase: true);
+        }
+
+        if (!string.IsNullOrWhiteSpace(RootCertificate))
+        {
+            builder.RootCertificate = RootCertificate;
+        }
+
+        return builder.ConnectionString;
     }
 
     /// <summary>The effective connection string with its password masked, for messages.</summary>
@@ -120,9 +124,9 @@ public sealed class DatabaseOptions
     {
         try
         {
-            return EffectiveConnectionString;
+            return ResolveConnectionString();
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
             return ConnectionString ?? string.Empty;
         }
@@ -198,7 +202,7 @@ public sealed class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>
         {
             // Parse now so a typo fails at start-up with the setting's name, not at the first query. The parser's
             // message is not passed on: for a malformed string it may quote the text around the error, password included.
-            var effective = options.EffectiveConnectionString;
+            var effective = options.ResolveConnectionString();
             _ = options.Provider == DatabaseProvider.Postgres
                 ? new Npgsql.NpgsqlConnectionStringBuilder(effective).Host
                 : new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(effective).DataSource;

@@ -20,7 +20,7 @@ public sealed class PipelineDbContextFactory
     {
         _options = options.Value;
         // Read once: the effective string may come from secret files, which are not re-read per context.
-        var connectionString = _connectionString = _options.EffectiveConnectionString;
+        var connectionString = _connectionString = _options.ResolveConnectionString();
         if (_options.Provider == DatabaseProvider.Postgres)
         {
             _postgres = new DbContextOptionsBuilder<PostgresPipelineDbContext>()

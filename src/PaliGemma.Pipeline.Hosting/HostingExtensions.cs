@@ -76,7 +76,7 @@ public static class HostingExtensions
                     cfg.Host(o.Host, (ushort)o.Port, o.VirtualHost, h =>
                     {
                         h.Username(o.Username);
-                        h.Password(o.EffectivePassword);
+                        h.Password(o.ResolvePassword());
                         h.PublisherConfirmation = true;
                         if (o.UseSsl)
                         {

@@ -67,25 +67,25 @@ public sealed class MessagingOptions
     [Range(10_000, int.MaxValue)]
     public int ConsumerTimeoutMs { get; set; } = 1_800_000;
 
-    /// <summary>The password to use: the content of <see cref="PasswordFile"/> when set, else <see cref="Password"/>.</summary>
+    /// <summary>
+    /// The password to use: the content of <see cref="PasswordFile"/> when set, else <see cref="Password"/>. A method,
+    /// not a property, because it reads a file (binders and validators read every property).
+    /// </summary>
     /// <exception cref="InvalidOperationException">The file cannot be read; the message names the setting.</exception>
-    public string EffectivePassword
+    public string ResolvePassword()
     {
-        get
+        if (string.IsNullOrWhiteSpace(PasswordFile))
         {
-            if (string.IsNullOrWhiteSpace(PasswordFile))
-            {
-                return Password;
-            }
+            return Password;
+        }
 
-            try
-            {
-                return File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-            {
-                throw new InvalidOperationException($"{SectionName}:PasswordFile names '{PasswordFile}', which cannot be read: {e.GetType().Name}.", e);
-            }
+        try
+        {
+            return File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{SectionName}:PasswordFile names '{PasswordFile}', which cannot be read: {e.GetType().Name}.", e);
         }
     }
 
