@@ -143,6 +143,77 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : IClassFixture<
         Assert.Null(await TryAsync(Migrator, "ALTER TABLE results ALTER COLUMN text SET STATISTICS 100"));
     }
 
+    [SkippableFact]
+    public async Task The_init_script_creates_login_roles_that_migrate_then_grants()
+    {
+        Skip.If(fixture.SkipReason is not null, fixture.SkipReason);
+        var script = FindUp(Path.Combine("deploy", "postgres", "init-roles.sh"));
+        Skip.If(!ServiceRequirement.IsCi && !OnPath("psql"), "psql is not installed (the init script runs through it).");
+        var admin = new NpgsqlConnectionStringBuilder(_admin);
+        var worker = "pgpipe_iw_" + _suffix;
+        _roles.AddRange([worker, "pgpipe_ip_" + _suffix, "pgpipe_ir_" + _suffix]);
+        // A password with a space, a quote and a backslash: the script must pass it through verbatim.
+        var workerPassword = "w p'x\\y-" + _suffix;
+        var environment = new Dictionary<string, string>
+        {
+            ["PGHOST"] = admin.Host!, ["PGPORT"] = admin.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["PGPASSWORD"] = admin.Password!, ["POSTGRES_USER"] = admin.Username!, ["POSTGRES_DB"] = _database!,
+            ["PGPIPE_WORKER_ROLE"] = worker, ["PGPIPE_PRODUCER_ROLE"] = "pgpipe_ip_" + _suffix, ["PGPIPE_READER_ROLE"] = "pgpipe_ir_" + _suffix,
+            ["PGPIPE_WORKER_DB_PASSWORD"] = workerPassword, ["PGPIPE_PRODUCER_DB_PASSWORD"] = "p-" + _suffix, ["PGPIPE_READER_DB_PASSWORD"] = "r-" + _suffix,
+        };
+
+        // When the script runs twice (it must be idempotent), then the owner migrates and grants
+        await RunScriptAsync(script, environment);
+        await RunScriptAsync(script, environment);
+        var migrator = Store(Migrator);
+        await migrator.MigrateAsync(CancellationToken.None);
+        await migrator.GrantRolesAsync(new DatabaseRoleGrants(worker, "pgpipe_ip_" + _suffix, "pgpipe_ir_" + _suffix), CancellationToken.None);
+
+        // Then the worker logs in with its password and writes a batch, and still cannot read runs
+        var b = new NpgsqlConnectionStringBuilder(Connection(null)) { Username = worker, Password = workerPassword };
+        var store = new ResultStore(new PipelineDbContextFactory(Options.Create(new DatabaseOptions { Provider = DatabaseProvider.Postgres, ConnectionString = b.ConnectionString })),
+            TimeProvider.System, NullLogger<ResultStore>.Instance);
+        await store.WriteBatchAsync(new ResultBatch([Result("/data/x.jpg", "e", Guid.NewGuid())], [], []), CancellationToken.None);
+        await using var connection = new NpgsqlConnection(b.ConnectionString);
+        await connection.OpenAsync();
+        await using var runs = new NpgsqlCommand("SELECT * FROM runs", connection);
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => runs.ExecuteReaderAsync());
+        Assert.Equal(InsufficientPrivilege, denied.SqlState);
+    }
+
+    private static async Task RunScriptAsync(string script, Dictionary<string, string> environment)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(script);
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{script} exited with {process.ExitCode}: {await stdout}{await stderr}");
+    }
+
+    private static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator).Any(d => File.Exists(Path.Combine(d, tool)));
+
+    private static string FindUp(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}.");
+    }
+
     [Fact]
     public void Role_names_that_are_not_plain_identifiers_are_refused_with_the_setting_named()
     {
