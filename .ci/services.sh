@@ -104,9 +104,10 @@ _pgpipe_services_main() (
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgpipe') THEN
-    CREATE ROLE pgpipe LOGIN CREATEDB PASSWORD 'pgpipe';
+    CREATE ROLE pgpipe LOGIN CREATEDB CREATEROLE PASSWORD 'pgpipe';
   ELSE
-    ALTER ROLE pgpipe LOGIN CREATEDB PASSWORD 'pgpipe';
+    -- CREATEROLE: the least-privilege and secrets tests create their own uniquely named roles.
+    ALTER ROLE pgpipe LOGIN CREATEDB CREATEROLE PASSWORD 'pgpipe';
   END IF;
 END $$;
 SQL

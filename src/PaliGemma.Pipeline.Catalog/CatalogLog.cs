@@ -29,4 +29,8 @@ internal static partial class CatalogLog
     [LoggerMessage(EventId = 1013, EventName = "LocalDirectoryLinkSkipped", Level = LogLevel.Debug,
         Message = "Directory {Path} is a symbolic link; not followed, to rule out cycles")]
     public static partial void LocalDirectoryLinkSkipped(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 1014, EventName = "LocalFileLinkSkipped", Level = LogLevel.Warning,
+        Message = "File {Path} is a symbolic link and is skipped: {Reason}; a local catalog reads only files inside its folder")]
+    public static partial void LocalFileLinkSkipped(ILogger logger, string path, string reason);
 }

@@ -9,6 +9,9 @@ namespace PaliGemma.Pipeline.Catalog;
 /// A catalog in a local folder, searched recursively. Keys are '/'-separated paths relative to the folder, listed in
 /// UTF-8 byte order (as S3 lists) so that resuming after a key is well defined. ETags are the SHA-256 of the content,
 /// computed while listing: a nightly run must recognise an unchanged image even after a copy reset its mtime.
+/// The source never reads outside its folder: listing does not follow folder links and skips file links whose target
+/// lies outside; <see cref="ReadAsync"/> refuses paths that leave the folder lexically ("..", another absolute path) or
+/// through a symbolic link anywhere along the path, since job messages carrying these paths may be crafted.
 /// </summary>
 public sealed class LocalFolderCatalogSource : ICatalogSource
 {
@@ -17,6 +20,7 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     private readonly CatalogOptions _options;
     private readonly ILogger _logger;
     private readonly string _rootWithSeparator;
+    private readonly string _realRoot;
 
     /// <summary>Creates a source over the folder <paramref name="root"/> (made absolute).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -32,6 +36,8 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
 
         Root = full;
         _rootWithSeparator = full.EndsWith(Path.DirectorySeparatorChar) ? full : full + Path.DirectorySeparatorChar;
+        // The folder itself may be reached through links (e.g. /data -> /mnt/disk1); containment is judged on real paths.
+        _realRoot = RealPath.Resolve(full) ?? throw new IOException($"Catalog folder '{full}' is a cycle of symbolic links.");
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
@@ -76,6 +82,12 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
 
                 if (!filter.IsMatch(key, size))
                 {
+                    continue;
+                }
+
+                if (file.LinkTarget is not null && LinkLeavesRoot(file.FullName) is { } outside)
+                {
+                    CatalogLog.LocalFileLinkSkipped(_logger, file.FullName, outside);
                     continue;
                 }
 
@@ -133,6 +145,17 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
             throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
         }
 
+        // A link anywhere along the path (planted in the folder, or a folder link the listing never followed) may
+        // point outside; open the resolved file, so what is checked is what is read.
+        var real = RealPath.Resolve(path);
+        if (real is null || !RealPath.IsInside(real, _realRoot))
+        {
+            throw new ArgumentException(
+                $"'{uri}' resolves through a symbolic link to {(real is null ? "a cycle of links" : $"'{real}'")}, outside this catalog ({Root}); refused.", nameof(uri));
+        }
+
+        path = real;
+
         byte[] content;
         try
         {
@@ -158,6 +181,23 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         }
 
         return content;
+    }
+
+    /// <summary>Why the file link at <paramref name="path"/> must not be listed (target outside, dangling, cyclic), or null.</summary>
+    private string? LinkLeavesRoot(string path)
+    {
+        var real = RealPath.Resolve(path);
+        if (real is null)
+        {
+            return "its links form a cycle";
+        }
+
+        if (!RealPath.IsInside(real, _realRoot))
+        {
+            return $"it points to '{real}', outside {_realRoot}";
+        }
+
+        return File.Exists(real) ? null : $"its target '{real}' does not exist";
     }
 
     private async Task<CatalogObject?> DescribeAsync(FileInfo file, string key, CancellationToken ct)

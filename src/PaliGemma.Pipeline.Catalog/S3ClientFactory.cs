@@ -47,8 +47,13 @@ public static class S3ClientFactory
             config.Profile = new Profile(options.ProfileName);
         }
 
+        if (!string.IsNullOrWhiteSpace(options.CaBundlePath))
+        {
+            config.HttpClientFactory = new CustomCaHttpClientFactory(options.CaBundlePath);
+        }
+
         return !string.IsNullOrEmpty(options.AccessKey)
-            ? new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.SecretKey), config)
+            ? new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.ResolveSecretKey()), config)
             : new AmazonS3Client(config);
     }
 }

@@ -31,8 +31,20 @@ public sealed class S3Options
     /// <summary>Static access key id; set together with <see cref="SecretKey"/> or not at all.</summary>
     public string? AccessKey { get; set; }
 
-    /// <summary>Static secret key; never logged (see <see cref="ToString"/>).</summary>
+    /// <summary>Static secret key; never logged (see <see cref="ToString"/>). <see cref="SecretKeyFile"/> is the file-based alternative.</summary>
     public string? SecretKey { get; set; }
+
+    /// <summary>
+    /// A file holding the secret key (a Docker or Kubernetes secret mount), read when the client is created; trailing
+    /// line breaks are ignored. Set instead of <see cref="SecretKey"/>, together with <see cref="AccessKey"/>.
+    /// </summary>
+    public string? SecretKeyFile { get; set; }
+
+    /// <summary>
+    /// PEM file of the CA(s) that sign an https <see cref="ServiceUrl"/>'s certificate (a private MinIO CA), trusted
+    /// instead of the system roots for this client only. Empty means the system trust store.
+    /// </summary>
+    public string? CaBundlePath { get; set; }
 
     /// <summary>A named profile from the shared AWS credentials/config files; excludes static keys.</summary>
     public string? ProfileName { get; set; }
@@ -43,7 +55,30 @@ public sealed class S3Options
     /// <summary>Describes the options with credentials redacted, so the object is safe to log.</summary>
     public override string ToString() =>
         $"S3Options {{ ServiceUrl = {ServiceUrl ?? "(AWS)"}, Region = {Region}, PathStyle = {UsePathStyle}, " +
-        $"AccessKey = {Redact(AccessKey)}, SecretKey = {Redact(SecretKey)}, ProfileName = {ProfileName ?? "(none)"} }}";
+        $"AccessKey = {Redact(AccessKey)}, SecretKey = {Redact(SecretKey ?? SecretKeyFile)}, ProfileName = {ProfileName ?? "(none)"}, " +
+        $"CaBundlePath = {CaBundlePath ?? "(system roots)"} }}";
+
+    /// <summary>
+    /// The secret key: <see cref="SecretKey"/>, else the content of <see cref="SecretKeyFile"/>, else null. A method, not
+    /// a property, because it reads a file (binders and validators read every property).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The file cannot be read; the message names the setting.</exception>
+    public string? ResolveSecretKey()
+    {
+        if (!string.IsNullOrEmpty(SecretKey) || string.IsNullOrWhiteSpace(SecretKeyFile))
+        {
+            return SecretKey;
+        }
+
+        try
+        {
+            return File.ReadAllText(SecretKeyFile).TrimEnd('\r', '\n');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{SectionName}:SecretKeyFile names '{SecretKeyFile}', which cannot be read: {e.GetType().Name}.", e);
+        }
+    }
 
     private static string Redact(string? secret) => string.IsNullOrEmpty(secret) ? "(not set)" : "(set, redacted)";
 }
@@ -69,10 +104,30 @@ public sealed class S3OptionsValidator : IValidateOptions<S3Options>
         }
 
         var hasAccess = !string.IsNullOrEmpty(options.AccessKey);
-        var hasSecret = !string.IsNullOrEmpty(options.SecretKey);
+        var hasSecretFile = !string.IsNullOrWhiteSpace(options.SecretKeyFile);
+        var hasSecret = !string.IsNullOrEmpty(options.SecretKey) || hasSecretFile;
         if (hasAccess != hasSecret)
         {
-            errors.Add($"{S3Options.SectionName}:AccessKey and {S3Options.SectionName}:SecretKey must be set together, or both left out to use the AWS credential chain.");
+            errors.Add($"{S3Options.SectionName}:AccessKey and {S3Options.SectionName}:SecretKey (or SecretKeyFile) must be set together, or both left out to use the AWS credential chain.");
+        }
+
+        if (!string.IsNullOrEmpty(options.SecretKey) && hasSecretFile)
+        {
+            errors.Add($"{S3Options.SectionName}:SecretKey and {S3Options.SectionName}:SecretKeyFile are alternatives; set one of them.");
+        }
+
+        foreach (var (setting, path) in new[] { ("SecretKeyFile", options.SecretKeyFile), ("CaBundlePath", options.CaBundlePath) })
+        {
+            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path))
+            {
+                errors.Add($"{S3Options.SectionName}:{setting} names '{path}', which does not exist.");
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.CaBundlePath) && !string.IsNullOrWhiteSpace(options.ServiceUrl)
+            && Uri.TryCreate(options.ServiceUrl, UriKind.Absolute, out var endpoint) && endpoint.Scheme != Uri.UriSchemeHttps)
+        {
+            errors.Add($"{S3Options.SectionName}:CaBundlePath is set but {S3Options.SectionName}:ServiceUrl '{options.ServiceUrl}' is not https; a CA bundle only matters for TLS.");
         }
 
         if (hasAccess && !string.IsNullOrWhiteSpace(options.ProfileName))

@@ -87,10 +87,19 @@ public static class StoreAccess
         }
         catch (ArgumentException ex)
         {
-            throw new StoreConfigurationException($"{DbOptionName} '{value}' looks like a connection string (it has '=') but does not parse: {ex.Message}", ex);
+            // Neither the value nor the parser's message is echoed: both can hold the password.
+            throw new StoreConfigurationException(
+                $"{DbOptionName} looks like a connection string (it has '=') but does not parse ({ex.GetType().Name}); expected Key=Value pairs separated by ';' (the value is not repeated here: it may hold a password).", ex);
         }
 
-        var postgres = keys.ContainsKey("Host") || keys.ContainsKey("Server");
+        if (keys.ContainsKey("Password") || keys.ContainsKey("Pwd"))
+        {
+            // Command lines are readable by every user of the machine (ps, /proc/PID/cmdline) and land in shell history.
+            Console.Error.WriteLine(
+                $"warning: {DbOptionName} carries a password, which other users can read from the process list; set Database__ConnectionString in the environment or Database:PasswordFile instead.");
+        }
+
+                var postgres = keys.ContainsKey("Host") || keys.ContainsKey("Server");
         return (postgres ? DatabaseProvider.Postgres : DatabaseProvider.Sqlite, value);
     }
 
@@ -205,10 +214,10 @@ public static class StoreAccess
 
         try
         {
-            var b = new NpgsqlConnectionStringBuilder(options.EffectiveConnectionString);
+            var b = new NpgsqlConnectionStringBuilder(options.ResolveConnectionString());
             return $"Postgres {b.Host}:{b.Port}/{b.Database ?? b.Username}";
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {
             return "Postgres (unparseable connection string)";
         }

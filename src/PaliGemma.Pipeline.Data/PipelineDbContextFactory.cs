@@ -13,12 +13,14 @@ public sealed class PipelineDbContextFactory
     private readonly DatabaseOptions _options;
     private readonly DbContextOptions<PostgresPipelineDbContext>? _postgres;
     private readonly DbContextOptions<SqlitePipelineDbContext>? _sqlite;
+    private readonly string _connectionString;
 
     /// <summary>Creates the factory for validated options.</summary>
     public PipelineDbContextFactory(IOptions<DatabaseOptions> options)
     {
         _options = options.Value;
-        var connectionString = _options.EffectiveConnectionString;
+        // Read once: the effective string may come from secret files, which are not re-read per context.
+        var connectionString = _connectionString = _options.ResolveConnectionString();
         if (_options.Provider == DatabaseProvider.Postgres)
         {
             _postgres = new DbContextOptionsBuilder<PostgresPipelineDbContext>()
@@ -36,8 +38,8 @@ public sealed class PipelineDbContextFactory
     /// <summary>The configured provider.</summary>
     public DatabaseProvider Provider => _options.Provider;
 
-    /// <summary>The connection string in use (provider default applied).</summary>
-    public string ConnectionString => _options.EffectiveConnectionString;
+    /// <summary>The connection string in use (provider default, secret files and TLS settings applied); never log it.</summary>
+    public string ConnectionString => _connectionString;
 
     /// <summary>Creates a new context; the caller disposes it.</summary>
     public PipelineDbContext CreateDbContext() =>

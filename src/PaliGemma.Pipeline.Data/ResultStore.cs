@@ -77,6 +77,43 @@ public sealed partial class ResultStore
             cancellationToken);
     }
 
+    /// <summary>
+    /// Postgres: gives existing roles the worker, producer and read-only privileges of <see cref="DatabaseRoles"/>, in one
+    /// transaction. Run it as the migration role (the tables' owner) after <see cref="MigrateAsync"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The store is SQLite, which has no roles.</exception>
+    public async Task GrantRolesAsync(DatabaseRoleGrants grants, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(grants);
+        if (grants.IsEmpty)
+        {
+            return;
+        }
+
+        if (!IsPostgres)
+        {
+            throw new InvalidOperationException("Role grants need Database:Provider=Postgres; a SQLite file has no roles (protect it with file permissions).");
+        }
+
+        var statements = DatabaseRoles.GrantStatements(grants);
+        await ExecuteAsync(
+            true,
+            async (connection, transaction, ct) =>
+            {
+                foreach (var sql in statements)
+                {
+                    await using var command = connection.CreateCommand();
+                    command.Transaction = transaction;
+                    command.CommandText = sql;
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+
+                return 0;
+            },
+            cancellationToken);
+        Log.RolesGranted(_logger, grants.Worker ?? "-", grants.Producer ?? "-", grants.Reader ?? "-");
+    }
+
     /// <summary>Creates a run. Throws <see cref="InvalidOperationException"/> if the name is taken (use GetRunAsync(name) to resume).</summary>
     public Task<RunInfo> CreateRunAsync(RunDefinition definition, CancellationToken cancellationToken)
     {
@@ -812,6 +849,9 @@ public sealed partial class ResultStore
 
         [LoggerMessage(EventId = 3002, EventName = "BatchWritten", Level = LogLevel.Debug, Message = "Batch written: {Results} result(s), {Failures} failure(s), {Images} image(s)")]
         public static partial void BatchWritten(ILogger logger, int results, int failures, int images);
+
+        [LoggerMessage(EventId = 3004, EventName = "RolesGranted", Level = LogLevel.Information, Message = "Privileges granted: worker role {Worker}, producer role {Producer}, reader role {Reader}")]
+        public static partial void RolesGranted(ILogger logger, string worker, string producer, string reader);
 
         [LoggerMessage(EventId = 3003, EventName = "SweptMissing", Level = LogLevel.Information, Message = "Run {Run}: {Count} result(s) superseded because their objects are gone")]
         public static partial void SweptMissing(ILogger logger, string run, int count);

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -32,6 +33,7 @@ public static class HostingExtensions
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 
         builder.Services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MessagingOptions>, MessagingOptionsValidator>());
         builder.Services.AddOptions<ObservabilityOptions>().BindConfiguration(ObservabilityOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<ReadinessState>();
         builder.Services.AddMetrics();
@@ -74,11 +76,11 @@ public static class HostingExtensions
                     cfg.Host(o.Host, (ushort)o.Port, o.VirtualHost, h =>
                     {
                         h.Username(o.Username);
-                        h.Password(o.Password);
+                        h.Password(o.ResolvePassword());
                         h.PublisherConfirmation = true;
                         if (o.UseSsl)
                         {
-                            h.UseSsl(_ => { });
+                            h.UseSsl(s => RabbitMqTls.Configure(s, o));
                         }
                     });
                     cfg.ConfigureEndpoints(context);

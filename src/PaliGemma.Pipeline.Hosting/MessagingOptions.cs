@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PaliGemma.Pipeline.Hosting;
 
@@ -33,11 +34,31 @@ public sealed class MessagingOptions
     /// <summary>RabbitMQ user.</summary>
     public string Username { get; set; } = "guest";
 
-    /// <summary>RabbitMQ password; never logged.</summary>
+    /// <summary>RabbitMQ password; never logged. <see cref="PasswordFile"/> takes precedence.</summary>
     public string Password { get; set; } = "guest";
 
-    /// <summary>Use TLS to the broker.</summary>
+    /// <summary>
+    /// A file holding the RabbitMQ password (a Docker or Kubernetes secret mount); trailing line breaks are ignored.
+    /// Takes precedence over <see cref="Password"/>, so the password need not be in the environment at all.
+    /// </summary>
+    public string? PasswordFile { get; set; }
+
+    /// <summary>Use TLS (AMQPS) to the broker; set <see cref="Port"/> to the TLS listener, usually 5671.</summary>
     public bool UseSsl { get; set; }
+
+    /// <summary>
+    /// The name the broker's certificate must carry (TLS SNI and host-name check). Empty means <see cref="Host"/>.
+    /// </summary>
+    public string? SslServerName { get; set; }
+
+    /// <summary>
+    /// PEM file of the CA(s) that sign the broker's certificate, trusted instead of the system roots (a private CA).
+    /// Empty means the system trust store.
+    /// </summary>
+    public string? SslCaCertificatePath { get; set; }
+
+    /// <summary>A client certificate (PKCS#12/PFX) for brokers that require mutual TLS.</summary>
+    public string? SslClientCertificatePath { get; set; }
 
     /// <summary>
     /// The broker's consumer_timeout in milliseconds (RabbitMQ default 30 minutes). A worker's batch time limit and
@@ -46,8 +67,65 @@ public sealed class MessagingOptions
     [Range(10_000, int.MaxValue)]
     public int ConsumerTimeoutMs { get; set; } = 1_800_000;
 
+    /// <summary>
+    /// The password to use: the content of <see cref="PasswordFile"/> when set, else <see cref="Password"/>. A method,
+    /// not a property, because it reads a file (binders and validators read every property).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The file cannot be read; the message names the setting.</exception>
+    public string ResolvePassword()
+    {
+        if (string.IsNullOrWhiteSpace(PasswordFile))
+        {
+            return Password;
+        }
+
+        try
+        {
+            return File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{SectionName}:PasswordFile names '{PasswordFile}', which cannot be read: {e.GetType().Name}.", e);
+        }
+    }
+
     /// <summary>A redacted description for logs.</summary>
     public override string ToString() => Transport == TransportKind.InMemory
         ? "in-memory transport"
-        : $"rabbitmq://{Username}:***@{Host}:{Port}{(VirtualHost.StartsWith('/') ? VirtualHost : "/" + VirtualHost)}";
+        : $"{(UseSsl ? "rabbitmqs" : "rabbitmq")}://{Username}:***@{Host}:{Port}{(VirtualHost.StartsWith('/') ? VirtualHost : "/" + VirtualHost)}";
+}
+
+/// <summary>Checks that the secret and TLS files <see cref="MessagingOptions"/> names exist, naming the setting when not.</summary>
+public sealed class MessagingOptionsValidator : IValidateOptions<MessagingOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, MessagingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Transport != TransportKind.RabbitMq)
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        var errors = new List<string>();
+        foreach (var (setting, path) in new[]
+                 {
+                     ("PasswordFile", options.PasswordFile),
+                     ("SslCaCertificatePath", options.SslCaCertificatePath),
+                     ("SslClientCertificatePath", options.SslClientCertificatePath),
+                 })
+        {
+            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path))
+            {
+                errors.Add($"{MessagingOptions.SectionName}:{setting} names '{path}', which does not exist.");
+            }
+        }
+
+        if (!options.UseSsl && (!string.IsNullOrWhiteSpace(options.SslServerName) || !string.IsNullOrWhiteSpace(options.SslCaCertificatePath) || !string.IsNullOrWhiteSpace(options.SslClientCertificatePath)))
+        {
+            errors.Add($"{MessagingOptions.SectionName}:SslServerName, SslCaCertificatePath and SslClientCertificatePath need {MessagingOptions.SectionName}:UseSsl=true; without it the connection is plain AMQP.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

@@ -59,7 +59,11 @@ public sealed class PgpipeProcess : IDisposable
         }
     }
 
-    public static PgpipeProcess Start(string name, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static PgpipeProcess Start(string name, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        StartIn(name, environment, AppContext.BaseDirectory, args);
+
+    /// <summary>As <see cref="Start(string, IReadOnlyDictionary{string, string}, string[])"/>, in <paramref name="workingDirectory"/>.</summary>
+    public static PgpipeProcess StartIn(string name, IReadOnlyDictionary<string, string> environment, string workingDirectory, params string[] args)
     {
         if (!File.Exists(PgpipeDll))
         {
@@ -71,7 +75,7 @@ public sealed class PgpipeProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory,
         };
         info.ArgumentList.Add(PgpipeDll);
         foreach (var arg in args)

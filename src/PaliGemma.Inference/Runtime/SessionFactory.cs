@@ -15,6 +15,7 @@ internal sealed class SessionFactory
 
     public SessionFactory(InferenceOptions options, ILogger logger)
     {
+        OrtTelemetry.EnsureDisabled();
         _options = options;
         _logger = logger;
         ResolvedDevice = Resolve();

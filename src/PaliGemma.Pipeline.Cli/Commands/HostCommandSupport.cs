@@ -89,7 +89,8 @@ internal static class HostCommandSupport
     /// <summary>Prints an error the way every command does and returns the usage exit code.</summary>
     public static int Fail(string message)
     {
-        Console.Error.WriteLine($"error: {message}");
+        // Last line of defence: an exception message that quotes a connection string or URI never shows its password.
+        Console.Error.WriteLine($"error: {ConnectionStringRedactor.Redact(message)}");
         return 2;
     }
 }

@@ -48,23 +48,23 @@ internal static class ReadOutput
         }
         catch (StoreConfigurationException ex)
         {
-            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (StoreUnavailableException ex)
         {
-            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
             return ExitCodes.StoreUnavailable;
         }
         catch (Exception ex) when (ex is DbException or TimeoutException || ex.InnerException is DbException or TimeoutException)
         {
-            await error.WriteLineAsync($"error: reading the result store failed: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: reading the result store failed: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (InvalidDataException ex)
         {
             // A stored value that is not what the worker writes (e.g. results.boxes); the message names the row.
-            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (IOException ex)
