@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace PaliGemma.Pipeline.Web;
 
@@ -49,7 +50,7 @@ public sealed record SearchPageView(IReadOnlyList<SearchHitView> Hits, int Offse
 public sealed record ResultView(
     long Id,
     string Uri,
-    string ETag,
+    [property: JsonPropertyName("etag")] string ETag,
     string Model,
     string Task,
     string? Text,

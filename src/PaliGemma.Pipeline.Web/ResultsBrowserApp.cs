@@ -94,7 +94,8 @@ public static class ResultsBrowserApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddConfiguration(configuration);
-        builder.WebHost.UseUrls([.. urls]);
+        // Last and writable: the listen addresses (and anything the host itself sets) go here, not into the caller's configuration.
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [WebHostDefaults.ServerUrlsKey] = string.Join(';', urls) });
         builder.Logging.ClearProviders();
         configureLogging?.Invoke(builder.Logging);
 

@@ -120,6 +120,7 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
         Assert.Equal(451, (int)result["width"]!);
         Assert.Equal(300, (int)result["height"]!);
         Assert.Equal("photos", (string)result["runName"]!);
+        Assert.Equal(Seeded.Objects["cat.png"].ETag, (string)result["etag"]!);
         var box = Assert.Single(result["boxes"]!.AsArray())!;
         Assert.Equal("cat <b>tabby</b>", (string)box["label"]!);
         Assert.Equal(45.5, (double)box["x1"]!);
