@@ -157,6 +157,36 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
     }
 
     [SkippableFact]
+    public async Task Thumbnails_are_served_from_memory_while_the_image_itself_is_checked_against_its_etag()
+    {
+        Seeded.SkipOrThrowIfUnavailable();
+        var id = await FindResultIdAsync("document", "caption en", SeededStore.Model);
+        var file = Path.Combine(Seeded.ImagesFolder, "doc.jpg");
+        var original = await File.ReadAllBytesAsync(file);
+        await using var factory = Seeded.CreateFactory();
+        using var client = factory.CreateClient();
+        var first = await client.GetByteArrayAsync($"/api/results/{id}/thumbnail");
+        try
+        {
+            // The object changes after the result was made: the stored version is gone from the source.
+            await File.WriteAllBytesAsync(file, [.. original, 0]);
+            using var image = await client.GetAsync($"/api/results/{id}/image");
+            Assert.Equal(HttpStatusCode.Conflict, image.StatusCode);
+            // The thumbnail of the version the result describes is still in the cache, so no read happens.
+            Assert.Equal(first, await client.GetByteArrayAsync($"/api/results/{id}/thumbnail"));
+        }
+        finally
+        {
+            await File.WriteAllBytesAsync(file, original);
+        }
+
+        // A fresh server has an empty cache: it must read the (restored) object again, and gets the same thumbnail.
+        await using var fresh = Seeded.CreateFactory();
+        using var freshClient = fresh.CreateClient();
+        Assert.Equal(first, await freshClient.GetByteArrayAsync($"/api/results/{id}/thumbnail"));
+    }
+
+    [SkippableFact]
     public async Task Image_over_the_size_limit_is_refused_with_413()
     {
         Seeded.SkipOrThrowIfUnavailable();
