@@ -19,27 +19,26 @@ public sealed record ResultHit(long Id, string Uri, string Task, string Model, G
 public sealed record ResultPage(IReadOnlyList<ResultHit> Hits, bool HasMore);
 
 /// <summary>
-/// Everything stored about one result row, with the image size (when a worker recorded it) and the source of the
-/// run that wrote it (to read the object back from).
+/// Everything stored about one result row: the record as the worker wrote it, plus what the store adds: its id, the
+/// name and source of the run that wrote it (to read the object back from), superseding, and the image size when a
+/// worker recorded it.
 /// </summary>
 public sealed record ResultDetail(
     long Id,
-    string Uri,
-    string ETag,
-    string Model,
-    string Task,
-    string? Text,
-    string? BoxesJson,
-    int PromptTokens,
-    int GeneratedTokens,
-    double LatencyMs,
-    Guid? RunId,
+    ResultRecord Record,
     string? RunName,
     string? RunSource,
     bool Superseded,
     DateTime UpdatedAt,
     int? Width,
-    int? Height);
+    int? Height)
+{
+    /// <summary>Object URI.</summary>
+    public string Uri => Record.Uri;
+
+    /// <summary>Object ETag the result was made from.</summary>
+    public string ETag => Record.ETag;
+}
 
 /// <summary>The failures of a run that share one reason code.</summary>
 public sealed record FailureGroup(string ReasonCode, long Count, string? ExampleMessage);

@@ -202,11 +202,12 @@ public sealed partial class ResultStore
                     return null;
                 }
 
-                return new ResultDetail(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                var record = new ResultRecord(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
                     reader.GetNullableString(5), reader.GetNullableString(6),
                     Convert.ToInt32(reader.GetValue(7), CultureInfo.InvariantCulture), Convert.ToInt32(reader.GetValue(8), CultureInfo.InvariantCulture),
-                    Convert.ToDouble(reader.GetValue(9), CultureInfo.InvariantCulture), reader.GetNullableGuid(10), reader.GetNullableString(11),
-                    reader.GetNullableString(12), reader.GetBool(13), reader.GetUtcDateTime(14),
+                    Convert.ToDouble(reader.GetValue(9), CultureInfo.InvariantCulture), reader.GetNullableGuid(10));
+                return new ResultDetail(reader.GetLong(0), record, reader.GetNullableString(11), reader.GetNullableString(12), reader.GetBool(13),
+                    reader.GetUtcDateTime(14),
                     reader.IsDBNull(15) ? null : Convert.ToInt32(reader.GetValue(15), CultureInfo.InvariantCulture),
                     reader.IsDBNull(16) ? null : Convert.ToInt32(reader.GetValue(16), CultureInfo.InvariantCulture));
             },

@@ -1,29 +1,16 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Web;
 
 /// <summary>
-/// A run with its progress. EtaSeconds: seconds until pending reaches zero at the current throughput; null when nothing
-/// was written in the throughput window.
+/// A run (as stored) and its progress (the store's <see cref="RunStatus"/>: combinations = listed objects x tasks,
+/// done, failed, pending, throughput per minute over <paramref name="ThroughputWindowMinutes"/>).
+/// <paramref name="EtaSeconds"/> is the time until pending reaches zero at that throughput; null when nothing was
+/// written in the window.
 /// </summary>
-public sealed record RunSummary(
-    Guid Id,
-    string Name,
-    string Source,
-    string Model,
-    IReadOnlyList<string> Tasks,
-    DateTime CreatedAt,
-    bool ListingCompleted,
-    long Listed,
-    long Enqueued,
-    long Combinations,
-    long Done,
-    long Failed,
-    long Pending,
-    double ThroughputPerMinute,
-    int ThroughputWindowMinutes,
-    double? EtaSeconds);
+public sealed record RunSummary(RunInfo Run, RunStatus Progress, int ThroughputWindowMinutes, double? EtaSeconds);
 
 /// <summary>Failures of a run sharing one reason.</summary>
 public sealed record FailureGroupView(string Reason, long Count, string? ExampleMessage);
@@ -32,7 +19,7 @@ public sealed record FailureGroupView(string Reason, long Count, string? Example
 /// A run, its failures grouped by reason, and the CLI command that retries them (a new pass of the run skips
 /// successes and retries every failure; null when nothing failed).
 /// </summary>
-public sealed record RunDetail(RunSummary Run, IReadOnlyList<FailureGroupView> FailureGroups, string? RetryCommand);
+public sealed record RunDetail(RunSummary Summary, IReadOnlyList<FailureGroupView> FailureGroups, string? RetryCommand);
 
 /// <summary>One failed (object, task).</summary>
 public sealed record FailureView(long Id, string Uri, string Task, string Reason, string? Message, int Attempts, DateTime UpdatedAt);

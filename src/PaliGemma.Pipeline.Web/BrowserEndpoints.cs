@@ -89,8 +89,9 @@ internal static class BrowserEndpoints
             return TypedResults.NotFound(new ApiError($"No result with id {id}."));
         }
 
-        return TypedResults.Ok(new ResultView(r.Id, r.Uri, r.ETag, r.Model, r.Task, r.Text, ParseBoxes(r.BoxesJson), r.PromptTokens, r.GeneratedTokens,
-            r.LatencyMs, r.RunId, r.RunName, r.Superseded, r.UpdatedAt, r.Width, r.Height));
+        var w = r.Record;
+        return TypedResults.Ok(new ResultView(r.Id, w.Uri, w.ETag, w.Model, w.Task, w.Text, ParseBoxes(w.BoxesJson), w.PromptTokens, w.GeneratedTokens,
+            w.LatencyMs, w.RunId, r.RunName, r.Superseded, r.UpdatedAt, r.Width, r.Height));
     }
 
     private static Task<IResult> GetImageAsync(long id, BrowserStore store, ImageService images, HttpContext http, CancellationToken ct) =>
@@ -122,9 +123,7 @@ internal static class BrowserEndpoints
     private static async Task<RunSummary> SummarizeAsync(ResultStore store, RunInfo run, int windowMinutes, CancellationToken ct)
     {
         var s = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(windowMinutes), ct).ConfigureAwait(false);
-        return new RunSummary(run.Id, run.Name, run.Source, run.Model, run.Tasks, DateTime.SpecifyKind(run.CreatedAt, DateTimeKind.Utc), s.ListingCompleted,
-            s.Listed, s.Enqueued, s.Combinations, s.Done, s.Failed, s.Pending, Math.Round(s.ThroughputPerMinute, 3), windowMinutes,
-            s.Eta is { } eta ? Math.Round(eta.TotalSeconds) : null);
+        return new RunSummary(run, s, windowMinutes, s.Eta is { } eta ? Math.Round(eta.TotalSeconds) : null);
     }
 
     /// <summary>The stored boxes document as JSON (not a string holding JSON); null when absent or unparseable.</summary>

@@ -29,15 +29,15 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
         var (status, runs) = await GetJsonAsync("/api/runs");
         Assert.Equal(HttpStatusCode.OK, status);
         var run = Assert.Single(runs!.AsArray())!;
-        Assert.Equal(Seeded.Run.Id.ToString(), (string)run["id"]!);
-        Assert.Equal("photos", (string)run["name"]!);
+        Assert.Equal(Seeded.Run.Id.ToString(), (string)run["run"]!["id"]!);
+        Assert.Equal("photos", (string)run["run"]!["name"]!);
         // 3 objects x 2 tasks: cat and doc done (4), bad failed twice.
-        Assert.Equal(6, (long)run["combinations"]!);
-        Assert.Equal(4, (long)run["done"]!);
-        Assert.Equal(2, (long)run["failed"]!);
-        Assert.Equal(0, (long)run["pending"]!);
+        Assert.Equal(6, (long)run["progress"]!["combinations"]!);
+        Assert.Equal(4, (long)run["progress"]!["done"]!);
+        Assert.Equal(2, (long)run["progress"]!["failed"]!);
+        Assert.Equal(0, (long)run["progress"]!["pending"]!);
         // Four results of this run were written just now, within the 5-minute window: 4 / 5 per minute.
-        Assert.Equal(0.8, (double)run["throughputPerMinute"]!, 3);
+        Assert.Equal(0.8, (double)run["progress"]!["throughputPerMinute"]!, 3);
         Assert.Equal(0, (double)run["etaSeconds"]!);
 
         var (detailStatus, detail) = await GetJsonAsync($"/api/runs/{Seeded.Run.Id}");

@@ -137,29 +137,34 @@
     $('status').textContent = text || '';
   }
 
-  function formatEta(run) {
-    if (run.pending === 0) {
-      return run.listingCompleted ? 'done' : 'listing';
+  function formatEta(summary) {
+    if (summary.progress.pending === 0) {
+      return summary.progress.listingCompleted ? 'done' : 'listing';
     }
-    if (run.etaSeconds === null || run.etaSeconds === undefined) {
+    if (summary.etaSeconds === null || summary.etaSeconds === undefined) {
       return 'unknown';
     }
-    const s = Math.round(run.etaSeconds);
+    const s = Math.round(summary.etaSeconds);
     if (s >= 86400) return Math.floor(s / 86400) + 'd ' + Math.floor((s % 86400) / 3600) + 'h';
     if (s >= 3600) return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
     if (s >= 60) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
     return s + 's';
   }
 
+  function rate(perMinute) {
+    return String(Math.round(perMinute * 100) / 100);
+  }
+
   function formatTime(iso) {
     return String(iso).replace('T', ' ').replace(/\.\d+/, '').replace('Z', '');
   }
 
-  function progressOf(run) {
+  function progressOf(summary) {
     const p = document.createElement('progress');
-    p.max = Math.max(1, run.combinations);
-    p.value = run.done + run.failed;
-    p.title = (run.done + run.failed) + ' of ' + run.combinations + ' finished';
+    const done = summary.progress.done + summary.progress.failed;
+    p.max = Math.max(1, summary.progress.combinations);
+    p.value = done;
+    p.title = done + ' of ' + summary.progress.combinations + ' finished';
     return p;
   }
 
@@ -209,18 +214,19 @@
     const runs = await getJson('/api/runs');
     const body = $('runs-table').querySelector('tbody');
     body.replaceChildren();
-    for (const run of runs) {
+    for (const summary of runs) {
+      const run = summary.run;
       body.appendChild(row([
         link('#/runs/' + encodeURIComponent(run.id), run.name),
         formatTime(run.createdAt),
         run.model,
         run.tasks.join(' | '),
-        progressOf(run),
-        { text: run.done, className: 'num' },
-        { text: run.failed, className: 'num' },
-        { text: run.pending, className: 'num' },
-        { text: run.throughputPerMinute, className: 'num' },
-        formatEta(run),
+        progressOf(summary),
+        { text: summary.progress.done, className: 'num' },
+        { text: summary.progress.failed, className: 'num' },
+        { text: summary.progress.pending, className: 'num' },
+        { text: rate(summary.progress.throughputPerMinute), className: 'num' },
+        formatEta(summary),
       ]));
     }
     $('runs-empty').hidden = runs.length > 0;
@@ -228,11 +234,12 @@
 
   async function renderRun(id) {
     const detail = await getJson('/api/runs/' + encodeURIComponent(id));
-    const run = detail.run;
+    const summary = detail.summary;
+    const run = summary.run;
     $('run-title').textContent = 'Run ' + run.name;
     const bar = $('run-progress');
-    bar.max = Math.max(1, run.combinations);
-    bar.value = run.done + run.failed;
+    bar.max = Math.max(1, summary.progress.combinations);
+    bar.value = summary.progress.done + summary.progress.failed;
     const facts = $('run-facts');
     facts.replaceChildren();
     fact(facts, 'id', run.id);
@@ -240,11 +247,11 @@
     fact(facts, 'model', run.model);
     fact(facts, 'tasks', run.tasks.join(' | '));
     fact(facts, 'created (UTC)', formatTime(run.createdAt));
-    fact(facts, 'listing', run.listingCompleted ? 'complete' : 'in progress');
-    fact(facts, 'objects listed / enqueued', run.listed + ' / ' + run.enqueued);
-    fact(facts, 'done / failed / pending', run.done + ' / ' + run.failed + ' / ' + run.pending + ' of ' + run.combinations);
-    fact(facts, 'throughput', run.throughputPerMinute + ' per min (last ' + run.throughputWindowMinutes + ' min)');
-    fact(facts, 'eta', formatEta(run));
+    fact(facts, 'listing', summary.progress.listingCompleted ? 'complete' : 'in progress');
+    fact(facts, 'objects listed / enqueued', summary.progress.listed + ' / ' + summary.progress.enqueued);
+    fact(facts, 'done / failed / pending', summary.progress.done + ' / ' + summary.progress.failed + ' / ' + summary.progress.pending + ' of ' + summary.progress.combinations);
+    fact(facts, 'throughput', rate(summary.progress.throughputPerMinute) + ' per min (last ' + summary.throughputWindowMinutes + ' min)');
+    fact(facts, 'eta', formatEta(summary));
     $('run-search').href = '#/search?run=' + encodeURIComponent(run.id);
 
     const groups = $('failure-groups').querySelector('tbody');
@@ -273,9 +280,9 @@
     const runs = await getJson('/api/runs');
     select.replaceChildren(el('option', 'All runs'));
     select.firstChild.value = '';
-    for (const run of runs) {
-      const option = el('option', run.name);
-      option.value = run.id;
+    for (const summary of runs) {
+      const option = el('option', summary.run.name);
+      option.value = summary.run.id;
       select.appendChild(option);
     }
     select.value = selected || '';
