@@ -488,43 +488,17 @@ public sealed partial class ResultStore
     /// Full-text search over current results, best first. Postgres: websearch syntax, english stemming,
     /// ts_rank_cd. SQLite: FTS5 with the porter stemmer, every word required, bm25 (negated so higher is better).
     /// </summary>
-    public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<SearchHit>> SearchAsync(string query, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        return ExecuteAsync<IReadOnlyList<SearchHit>>(
-            false,
-            async (connection, transaction, ct) =>
-            {
-                var hits = new List<SearchHit>();
-                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                if (IsPostgres)
-                {
-                    b.Sql.Append(CultureInfo.InvariantCulture,
-                        $"SELECT r.uri, r.task, r.model, ts_headline('english', coalesce(r.text, ''), q, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8'), ts_rank_cd(r.search_vector, q) AS rank FROM current_results r, websearch_to_tsquery('english', {b.Text(query)}) q WHERE r.search_vector @@ q ORDER BY rank DESC, r.id LIMIT {b.Int(limit)}");
-                }
-                else
-                {
-                    var match = FtsQuery(query);
-                    if (match.Length == 0)
-                    {
-                        return hits;
-                    }
+        if (string.IsNullOrWhiteSpace(query))
+        {
+            // No words, no hits (QueryResultsAsync would browse everything instead).
+            return [];
+        }
 
-                    b.Sql.Append(CultureInfo.InvariantCulture,
-                        $"SELECT r.uri, r.task, r.model, snippet(results_fts, 0, '[', ']', '...', 16), -bm25(results_fts) AS rank FROM results_fts JOIN current_results r ON r.id = results_fts.rowid WHERE results_fts MATCH {b.Text(match)} ORDER BY rank DESC, r.id LIMIT {b.Int(limit)}");
-                }
-
-                await using var command = b.Build();
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    hits.Add(new SearchHit(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                        Convert.ToDouble(reader.GetValue(4), CultureInfo.InvariantCulture)));
-                }
-
-                return hits;
-            },
-            cancellationToken);
+        var page = await QueryResultsAsync(new ResultQuery(query, Limit: limit), cancellationToken);
+        return page.Hits.Select(h => new SearchHit(h.Uri, h.Task, h.Model, h.Snippet, h.Rank)).ToList();
     }
 
     /// <summary>
