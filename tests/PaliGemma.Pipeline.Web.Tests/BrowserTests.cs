@@ -141,7 +141,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
         await card.WaitForAsync();
         Assert.True(await card.Locator("img").EvaluateAsync<bool>("img => img.decode().then(() => img.naturalWidth === 256 && img.naturalHeight === 170)"));
         await card.ClickAsync();
-        await page.Locator("#stage[data-ready=\"1\"]").WaitForAsync();
+        await page.Locator($"#stage[data-result-id=\"{detectId}\"][data-ready=\"1\"]").WaitForAsync();
 
         // Then: the image keeps its aspect ratio and the box lies where the detection says, within 2 px.
         var image = (await page.Locator("#result-image").BoundingBoxAsync())!;
@@ -174,7 +174,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
 
         // The caption that holds <script> and an onerror handler shows as text and runs nothing.
         await page.GotoAsync(baseUrl + $"/#/results/{captionId}");
-        await page.Locator("#stage[data-ready=\"1\"]").WaitForAsync();
+        await page.Locator($"#stage[data-result-id=\"{captionId}\"][data-ready=\"1\"]").WaitForAsync();
         Assert.Equal(ScriptCaption, await page.Locator("#result-text").TextContentAsync());
         Assert.Equal(0, await page.Locator("#result-text *").CountAsync());
         await page.GotoAsync(baseUrl + "/#/search?q=sofa");

@@ -333,6 +333,11 @@
   }
 
   async function renderResult(id) {
+    // Mark the stage as loading before the fetch: a hash change from one result to another would otherwise leave the
+    // previous result's ready flag up while the new one loads, and anything waiting on it would read stale content.
+    const stage = $('stage');
+    stage.dataset.ready = '';
+    stage.dataset.resultId = String(id);
     const r = await getJson('/api/results/' + encodeURIComponent(id));
     $('result-title').textContent = r.uri;
     $('result-text').textContent = r.text === null || r.text === undefined ? '' : r.text;
@@ -354,8 +359,6 @@
     boxes.forEach((b) => table.appendChild(row([String(b.label), b.x1, b.y1, b.x2, b.y2, b.mask ? 'yes' : 'no'])));
     $('box-table').hidden = boxes.length === 0;
 
-    const stage = $('stage');
-    stage.dataset.ready = '';
     const img = $('result-image');
     $('image-error').hidden = true;
     $('box-layer').replaceChildren();
