@@ -53,9 +53,10 @@ internal static class InferCommand
         PaliGemmaModel model;
         try
         {
-            model = PaliGemmaModel.Load(result.GetValue(modelOptions.Model)!, modelOptions.ToInferenceOptions(result), loggerFactory.CreateLogger("pgpipe.infer"));
+            var folder = await ModelSource.ResolveFolderAsync(result.GetValue(modelOptions.Model)!, result.GetValue(modelOptions.Dtype) ?? "fp32", Console.Error, ct).ConfigureAwait(false);
+            model = PaliGemmaModel.Load(folder, modelOptions.ToInferenceOptions(result), loggerFactory.CreateLogger("pgpipe.infer"));
         }
-        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException)
+        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException or PaliGemma.Hub.HubException)
         {
             await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return 2;
