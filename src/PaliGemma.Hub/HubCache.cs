@@ -176,7 +176,7 @@ public sealed partial class HubCache
                         .Select(f => Path.GetRelativePath(snapshot, f).Replace('\\', '/'))
                         .Order(StringComparer.Ordinal)
                         .ToList();
-                    var size = files.Sum(f => new FileInfo(Path.Combine(snapshot, f)).Length);
+                    var size = files.Sum(f => LinkedLength(Path.Combine(snapshot, f)));
                     var names = refs.Where(r => r.Value == commit).Select(r => r.Key).Order(StringComparer.Ordinal).ToList();
                     snapshots.Add(new CachedSnapshot(commit, names, files, size, ModelFileSelection.DtypesPresent(files)));
                 }
@@ -236,6 +236,12 @@ public sealed partial class HubCache
         }
 
         return results;
+    }
+
+    private static long LinkedLength(string path)
+    {
+        var info = new FileInfo(path);
+        return (info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info).Length;
     }
 
     private static string ToLocal(string hubPath) => hubPath.Replace('/', Path.DirectorySeparatorChar);

@@ -145,9 +145,15 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
                         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
                     }
                 }
-                catch (Exception ex) when (IsTransient(ex) && attempt < client.Options.MaxDownloadAttempts)
+                catch (Exception ex) when (IsTransient(ex))
                 {
                     var at = File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0;
+                    if (attempt >= client.Options.MaxDownloadAttempts)
+                    {
+                        throw new HubUnavailableException(
+                            $"{repo}/{file.Path}: download interrupted at {at} of {meta.Size} bytes after {attempt} attempts ({ex.Message}); run the pull again to resume from there.", ex);
+                    }
+
                     HubLog.Resuming(_logger, file.Path, at, meta.Size, ex.Message);
                     await Task.Delay(TimeSpan.FromSeconds(Math.Min(client.Options.InitialBackoff.TotalSeconds * attempt, client.Options.MaxBackoff.TotalSeconds)), cancellationToken).ConfigureAwait(false);
                     // Signed CDN URLs expire: ask the Hub again before resuming.

@@ -1,0 +1,89 @@
+namespace PaliGemma.Hub.Tests;
+
+/// <summary>The real pgpipe binary against the fake Hub: pull, list, verify, and an offline infer from the cache.</summary>
+public sealed class CliTests : HubTestBase
+{
+    private Dictionary<string, string?> Environment(bool offline) => new()
+    {
+        ["HF_ENDPOINT"] = Hub.Endpoint,
+        ["HF_HUB_CACHE"] = CacheDir,
+        ["HF_TOKEN"] = Token,
+        ["HF_HUB_OFFLINE"] = offline ? "1" : "0",
+    };
+
+    [Fact]
+    public async Task Pulled_model_runs_infer_offline_with_output_identical_to_the_local_folder()
+    {
+        var pull = await Pgpipe.RunAsync(Environment(offline: false), "models", "pull", RepoName, "--dtype", "fp32");
+        Assert.True(pull.ExitCode == 0, pull.Stderr);
+        Assert.Equal(Cache.SnapshotDirectory(RepoName, Repo.Commit), pull.Stdout.Trim());
+        // Not a terminal: plain lines, one per file, and no ANSI escapes.
+        Assert.Contains("downloaded onnx/decoder_model_merged.onnx", pull.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[", pull.Stderr, StringComparison.Ordinal);
+
+        var hubRequests = Hub.Seen.Count;
+        string[] inferArgs = ["--image", TestEnvironment.Image("42x42-shapes.png"), "--image", TestEnvironment.Image("56x56-doc.png"),
+            "--prompt", "caption en", "--prompt", "detect cat", "--max-new-tokens", "6", "--json"];
+        var local = await Pgpipe.RunAsync(Environment(offline: true), ["infer", "--model", TestEnvironment.TinyModel, .. inferArgs]);
+        var fromCache = await Pgpipe.RunAsync(Environment(offline: true), ["infer", "--model", RepoName, .. inferArgs]);
+
+        Assert.True(local.ExitCode == 0, local.Stderr);
+        Assert.True(fromCache.ExitCode == 0, fromCache.Stderr);
+        Assert.Equal(4, local.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(WithoutTimings(local.Stdout), WithoutTimings(fromCache.Stdout));
+        Assert.Equal(hubRequests, Hub.Seen.Count);
+
+        var list = await Pgpipe.RunAsync(Environment(offline: true), "models", "list");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        var row = Assert.Single(list.Stdout.Split('\n'), l => l.StartsWith(RepoName, StringComparison.Ordinal));
+        Assert.Contains(Repo.Commit, row, StringComparison.Ordinal);
+        Assert.EndsWith("fp32", row.TrimEnd(), StringComparison.Ordinal);
+
+        var verify = await Pgpipe.RunAsync(Environment(offline: true), "models", "verify", RepoName);
+        Assert.True(verify.ExitCode == 0, verify.Stdout + verify.Stderr);
+        Assert.Contains($"{Fp32Files.Length} blobs checked, 0 mismatched", verify.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each JSON line without its "ms" timing, the one field that may differ between two identical runs.</summary>
+    private static string[] WithoutTimings(string jsonLines) => jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        .Select(line =>
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            Assert.True(node.Remove("ms"), $"no ms field in {line}");
+            return node.ToJsonString();
+        })
+        .ToArray();
+
+    [Fact]
+    public async Task Infer_with_an_uncached_repo_offline_fails_naming_the_pull_command()
+    {
+        var result = await Pgpipe.RunAsync(Environment(offline: true),
+            "infer", "--model", RepoName, "--dtype", "q4", "--image", TestEnvironment.Image("42x42-shapes.png"), "--prompt", "caption en");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"pgpipe models pull {RepoName} --dtype q4", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Infer_with_a_repo_id_online_pulls_what_is_missing_first()
+    {
+        var result = await Pgpipe.RunAsync(Environment(offline: false),
+            "infer", "--model", RepoName, "--image", TestEnvironment.Image("42x42-shapes.png"), "--prompt", "caption en", "--max-new-tokens", "4");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.NotNull(HubModelResolver.FindCached(Cache, new HubModelId(RepoName, "main"), PaliGemma.Inference.Model.ModelDtype.Fp32));
+    }
+
+    [Fact]
+    public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
+    {
+        Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });
+        var env = Environment(offline: false);
+        env.Remove("HF_TOKEN");
+
+        var result = await Pgpipe.RunAsync(env, "models", "pull", "pgpipe-tests/gated");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"accept the licence at {Hub.Endpoint}/pgpipe-tests/gated", result.Stderr, StringComparison.Ordinal);
+    }
+}
