@@ -26,8 +26,10 @@ internal static class ModelsCommand
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit (default: main, or the @revision in REPO)." };
         var dtype = new Option<string>("--dtype")
         {
-            Description = $"Graph variant to pull: {string.Join(", ", ModelDtypes.Names)}.",
-            DefaultValueFactory = _ => "fp32",
+            Description = $"Graph variant to pull: {string.Join(", ", ModelDtypes.Names)} (default: the worker's Inference__Dtype when set, else fp32).",
+            // The chart's init container pulls with the worker's ConfigMaps as environment, so it pulls the dtype the
+            // worker will load without repeating it.
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Inference__Dtype") is { Length: > 0 } configured ? configured : "fp32",
         };
         var include = new Option<string[]>("--include") { Description = "Also pull files matching this glob (repeatable; * matches across folders)." };
         var all = new Option<bool>("--all") { Description = "Pull every file of the repo." };
