@@ -75,6 +75,33 @@ public sealed class CliTests : HubTestBase
     }
 
     [Fact]
+    public async Task Embedded_run_with_a_repo_id_loads_the_worker_model_from_the_cache_offline()
+    {
+        var pull = await Pgpipe.RunAsync(Environment(offline: false), "models", "pull", RepoName);
+        Assert.True(pull.ExitCode == 0, pull.Stderr);
+        var work = TestEnvironment.NewTempDirectory();
+        try
+        {
+            var images = Directory.CreateDirectory(Path.Combine(work, "images")).FullName;
+            File.Copy(TestEnvironment.Image("42x42-shapes.png"), Path.Combine(images, "a.png"));
+            File.Copy(TestEnvironment.Image("56x56-doc.png"), Path.Combine(images, "b.png"));
+            var requests = Hub.Seen.Count;
+
+            // run resolves the model through the worker's ModelReference (configuration Worker:Model), not infer's path.
+            var run = await Pgpipe.RunAsync(Environment(offline: true),
+                "run", images, "--task", "caption en", "--max-new-tokens", "3", "--model", RepoName, "--db", Path.Combine(work, "results.db"));
+
+            Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+            Assert.Contains("2 images listed", run.Stdout, StringComparison.Ordinal);
+            Assert.Equal(requests, Hub.Seen.Count);
+        }
+        finally
+        {
+            TestEnvironment.DeleteQuietly(work);
+        }
+    }
+
+    [Fact]
     public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
     {
         Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });
