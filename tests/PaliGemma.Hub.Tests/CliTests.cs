@@ -62,6 +62,7 @@ public sealed class CliTests : HubTestBase
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"pgpipe models pull {RepoName} --dtype q4", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("is not a local folder", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -94,6 +94,24 @@ public sealed class SettingsAndSelectionTests
         }
     }
 
+    [Fact]
+    public void Write_failures_are_reported_as_disk_full_or_permission_denied()
+    {
+        // A real ENOSPC from the kernel: every write to /dev/full fails with it.
+        var full = Assert.Throws<IOException>(() =>
+        {
+            using var stream = new FileStream("/dev/full", FileMode.Open, FileAccess.Write);
+            stream.Write(new byte[100_000]);
+            stream.Flush();
+        });
+        Assert.StartsWith("Disk full writing /c/x", HubClient.StorageError(full, "/c/x").Message, StringComparison.Ordinal);
+        // errno values as .NET reports them on Unix (EDQUOT 122, EROFS 30).
+        Assert.StartsWith("Disk full", HubClient.StorageError(new IOException("Disk quota exceeded", 122), "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Read-only file system", HubClient.StorageError(new IOException("Read-only file system", 30), "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Permission denied writing /c/x", HubClient.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
+        Assert.Contains("HF_HUB_CACHE", HubClient.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("onnx-community/paligemma2-3b-pt-448", "onnx-community/paligemma2-3b-pt-448", "main")]
     [InlineData("google/paligemma2-3b-pt-448@refs/pr/3", "google/paligemma2-3b-pt-448", "refs/pr/3")]

@@ -26,7 +26,15 @@ internal static class ModelSource
         var settings = HubSettings.FromEnvironment();
         var progress = PullProgressFactory.Create(progressWriter, interactive: ReferenceEquals(progressWriter, Console.Error) && !Console.IsErrorRedirected);
         var resolver = new HubModelResolver(settings);
-        return await progress.RunAsync(p => resolver.ResolveAsync(id, parsedDtype, p, cancellationToken)).ConfigureAwait(false);
+        try
+        {
+            return await progress.RunAsync(p => resolver.ResolveAsync(id, parsedDtype, p, cancellationToken)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HubRepoNotFoundException or HubCacheMissException)
+        {
+            // "owner/name" is also the shape of a relative path: say that both readings were tried.
+            throw new HubException($"--model '{trimmed}' is not a local folder ({Path.GetFullPath(trimmed)}), and as a Hugging Face repo id: {ex.Message}", ex);
+        }
     }
 
     /// <summary>
