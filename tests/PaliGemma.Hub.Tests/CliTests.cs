@@ -103,6 +103,26 @@ public sealed class CliTests : HubTestBase
     }
 
     [Fact]
+    public async Task On_a_terminal_pull_draws_a_bar_per_file_and_a_total()
+    {
+        // util-linux `script` gives pgpipe a pseudo-terminal, so stderr is a TTY as in an interactive shell.
+        var command = $"dotnet {Quote(Pgpipe.Dll)} models pull {RepoName}";
+        var env = Environment(offline: false);
+        env["TERM"] = "xterm";
+        env["COLUMNS"] = "160";
+        var result = await Pgpipe.RunToolAsync("script", env, "-qec", command, "/dev/null");
+
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        var screen = result.Stdout;
+        Assert.Contains("total", screen, StringComparison.Ordinal);
+        Assert.Contains("onnx/decoder_model_merged.onnx", screen, StringComparison.Ordinal);
+        Assert.Contains("100%", screen, StringComparison.Ordinal);
+        Assert.Contains(Cache.SnapshotDirectory(RepoName, Repo.Commit), screen, StringComparison.Ordinal);
+    }
+
+    private static string Quote(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    [Fact]
     public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
     {
         Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });

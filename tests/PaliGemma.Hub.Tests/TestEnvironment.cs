@@ -98,11 +98,16 @@ public static class Pgpipe
     public static string Dll { get; } = Path.Combine(TestEnvironment.RepoRoot, "src", "PaliGemma.Pipeline.Cli", "bin",
         new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, new DirectoryInfo(AppContext.BaseDirectory).Name, "pgpipe.dll");
 
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         Assert.True(File.Exists(Dll), $"pgpipe.dll not found at {Dll}; the test project must reference src/PaliGemma.Pipeline.Cli.");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Dll);
+        return RunToolAsync("dotnet", environment, [Dll, .. args]);
+    }
+
+    /// <summary>Runs any program with the Hub variables of this machine removed and <paramref name="environment"/> set.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToolAsync(string file, IReadOnlyDictionary<string, string?> environment, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
