@@ -123,6 +123,21 @@ public sealed class CliTests : HubTestBase
     private static string Quote(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     [Fact]
+    public async Task Infer_with_the_hub_unreachable_uses_the_cache_and_says_so()
+    {
+        await PullAsync();
+        var env = Environment(offline: false);
+        env["HF_ENDPOINT"] = "http://127.0.0.1:9";
+
+        var result = await Pgpipe.RunAsync(env,
+            "infer", "--model", RepoName, "--image", TestEnvironment.Image("42x42-shapes.png"), "--prompt", "caption en", "--max-new-tokens", "2");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains($"using the cached snapshot {Repo.Commit} of {RepoName}", result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
     {
         Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });

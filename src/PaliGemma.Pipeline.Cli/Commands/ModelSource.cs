@@ -25,7 +25,9 @@ internal static class ModelSource
         var parsedDtype = ModelDtypes.Parse(dtype);
         var settings = HubSettings.FromEnvironment();
         var progress = PullProgressFactory.Create(progressWriter, interactive: ReferenceEquals(progressWriter, Console.Error) && !Console.IsErrorRedirected);
-        var resolver = new HubModelResolver(settings);
+        // Retries, resumes and an offline fallback are worth a line on stderr.
+        using var loggerFactory = StoreAccess.CreateStderrLoggerFactory();
+        var resolver = new HubModelResolver(settings, logger: loggerFactory.CreateLogger("pgpipe.hub"));
         try
         {
             return await progress.RunAsync(p => resolver.ResolveAsync(id, parsedDtype, p, cancellationToken)).ConfigureAwait(false);

@@ -66,8 +66,10 @@ internal static class ModelsCommand
             var cache = new HubCache(settings.CacheDirectory);
             try
             {
-                using var client = new HubClient(settings);
-                var puller = new HubModelPuller(client, cache);
+                using var loggerFactory = StoreAccess.CreateStderrLoggerFactory();
+                var logger = loggerFactory.CreateLogger("pgpipe.hub");
+                using var client = new HubClient(settings, logger: logger);
+                var puller = new HubModelPuller(client, cache, logger);
                 var display = PullProgressFactory.Create(error, interactive: IsTerminal(error));
                 var pulled = await display.RunAsync(p => puller.PullAsync(id, selection, p, ct)).ConfigureAwait(false);
                 await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
