@@ -120,14 +120,13 @@ public sealed partial class HubCache
             return;
         }
 
-        if (existing.Exists || existing.LinkTarget is not null)
-        {
-            existing.Delete();
-        }
-
         try
         {
-            File.CreateSymbolicLink(pointer, target);
+            // Made beside it and renamed over it: two pulls linking the same file at once never see "file exists",
+            // and a reader never sees the link missing.
+            var temp = pointer + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            File.CreateSymbolicLink(temp, target);
+            File.Move(temp, pointer, overwrite: true);
         }
         catch (Exception ex) when (OperatingSystem.IsWindows() && ex is IOException or UnauthorizedAccessException)
         {

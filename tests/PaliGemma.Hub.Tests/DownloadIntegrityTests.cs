@@ -52,6 +52,17 @@ public sealed class DownloadIntegrityTests : HubTestBase
     }
 
     [Fact]
+    public async Task Two_pulls_at_once_into_one_cache_fetch_each_blob_once()
+    {
+        var results = await Task.WhenAll(PullAsync(), PullAsync());
+
+        Assert.Equal(results[0].SnapshotDirectory, results[1].SnapshotDirectory);
+        // Per-blob locks, and a second look after the lock: the four LFS files cross the CDN once each.
+        Assert.Equal(4, Hub.Seen.Count(r => r.Server == "cdn"));
+        Assert.NotNull(HubModelResolver.FindCached(Cache, new HubModelId(RepoName, "main"), ModelDtype.Fp32));
+    }
+
+    [Fact]
     public async Task Bytes_that_do_not_match_sha256_are_deleted_and_never_linked()
     {
         const string embed = "onnx/embed_tokens.onnx";
