@@ -71,7 +71,10 @@ public sealed class FakeHub : IAsyncDisposable
     /// <summary>Tree API page size (small, so pagination is exercised).</summary>
     public int PageSize { get; set; } = 3;
 
-    /// <summary>Paths whose next resolve HEAD answers 429 with Retry-After: 1 (then cleared).</summary>
+    /// <summary>
+    /// Paths whose next resolve request answers with this status (then cleared): 429 carries Retry-After: 1, any other
+    /// status (e.g. 503) carries only the IETF RateLimit header with a 1 s reset, as the Hub's rate limiter does.
+    /// </summary>
     public ConcurrentDictionary<string, int> Throttle { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Paths whose next CDN download is cut after this many bytes (then cleared); the signature used is revoked.</summary>
@@ -180,10 +183,19 @@ public sealed class FakeHub : IAsyncDisposable
                 return;
             }
 
-            if (Throttle.TryRemove(path, out _))
+            if (Throttle.TryRemove(path, out var throttleStatus))
             {
-                context.Response.StatusCode = 429;
-                context.Response.Headers.RetryAfter = "1";
+                context.Response.StatusCode = throttleStatus;
+                if (throttleStatus == 429)
+                {
+                    context.Response.Headers.RetryAfter = "1";
+                }
+                else
+                {
+                    context.Response.Headers["RateLimit"] = "\"api\";r=0;t=1";
+                    context.Response.Headers["RateLimit-Policy"] = "\"fixed window\";\"api\";q=500;w=300";
+                }
+
                 return;
             }
 

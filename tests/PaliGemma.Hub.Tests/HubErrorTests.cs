@@ -74,13 +74,45 @@ public sealed class HubErrorTests : HubTestBase
     [Fact]
     public async Task Too_many_requests_waits_for_retry_after_then_succeeds()
     {
-        Hub.Throttle["config.json"] = 1;
+        Hub.Throttle["config.json"] = 429;
 
         await PullAsync();
 
         var heads = Hub.Seen.Where(r => r.Path.EndsWith("/resolve/main/config.json", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, heads.Count);
         Assert.True(heads[1].At - heads[0].At >= TimeSpan.FromMilliseconds(950), $"retried after {(heads[1].At - heads[0].At).TotalMilliseconds} ms; Retry-After asked for 1 s");
+    }
+
+    [Fact]
+    public async Task Server_error_waits_for_the_ratelimit_reset_then_succeeds()
+    {
+        Hub.Throttle["onnx/embed_tokens.onnx"] = 503;
+
+        await PullAsync();
+
+        var heads = Hub.Seen.Where(r => r.Method == "HEAD" && r.Path.EndsWith("/onnx/embed_tokens.onnx", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, heads.Count);
+        // FastOptions backs off 20 ms; only the RateLimit header's t=1 explains a 1 s wait.
+        Assert.True(heads[1].At - heads[0].At >= TimeSpan.FromMilliseconds(950), $"retried after {(heads[1].At - heads[0].At).TotalMilliseconds} ms; RateLimit asked for 1 s");
+    }
+
+    [Fact]
+    public void Server_delay_reads_retry_after_seconds_and_dates_and_the_ratelimit_reset()
+    {
+        using var seconds = new HttpResponseMessage((System.Net.HttpStatusCode)429);
+        seconds.Headers.TryAddWithoutValidation("Retry-After", "12");
+        Assert.Equal(TimeSpan.FromSeconds(12), HubClient.ServerDelay(seconds));
+
+        using var date = new HttpResponseMessage((System.Net.HttpStatusCode)503);
+        date.Headers.TryAddWithoutValidation("Retry-After", DateTimeOffset.UtcNow.AddSeconds(30).ToString("r"));
+        Assert.InRange(HubClient.ServerDelay(date)!.Value.TotalSeconds, 25, 31);
+
+        using var rateLimit = new HttpResponseMessage((System.Net.HttpStatusCode)429);
+        rateLimit.Headers.TryAddWithoutValidation("RateLimit", "\"api\";r=0;t=42");
+        Assert.Equal(TimeSpan.FromSeconds(42), HubClient.ServerDelay(rateLimit));
+
+        using var none = new HttpResponseMessage((System.Net.HttpStatusCode)500);
+        Assert.Null(HubClient.ServerDelay(none));
     }
 
     [Fact]
