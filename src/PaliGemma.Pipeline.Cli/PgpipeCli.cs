@@ -35,6 +35,7 @@ public static class PgpipeCli
         root.Add(SearchCommand.Create());
         root.Add(ExportCommand.Create());
         root.Add(ServeCommand.Create());
+        root.Add(ModelsCommand.Create());
         return root;
     }
 }

@@ -1,3 +1,4 @@
+using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
 using PaliGemma.Pipeline.Contracts;
 
@@ -10,7 +11,7 @@ namespace PaliGemma.Pipeline.Worker;
 /// </summary>
 public sealed record ModelReference(ModelKey Key, string? Folder)
 {
-    /// <summary>Resolves <paramref name="model"/>: an existing folder, an id under <paramref name="modelsDirectory"/>, or a bare id.</summary>
+    /// <summary>Resolves <paramref name="model"/>: an existing folder, an id under <paramref name="modelsDirectory"/>, a Hugging Face repo id found in the shared cache, or a bare id.</summary>
     public static ModelReference Resolve(string model, string dtype, string? modelsDirectory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
@@ -31,6 +32,22 @@ public sealed record ModelReference(ModelKey Key, string? Folder)
             }
         }
 
+        if (HubModelId.TryParse(trimmed, out var hubId))
+        {
+            // A Hugging Face repo id: the snapshot in the shared cache (HF_HOME / HF_HUB_CACHE), looked up offline.
+            // Pulling is the CLI's or the init container's job, never a side effect of building a host.
+            var cache = new HubCache(HubSettings.FromEnvironment().CacheDirectory);
+            var parsed = ModelDtypes.Parse(dtype);
+            var snapshot = HubModelResolver.FindCached(cache, hubId, parsed);
+            return new ModelReference(new ModelKey(trimmed, normalizedDtype), snapshot)
+            {
+                MissingReason = snapshot is null ? HubModelResolver.Miss(cache, hubId, parsed, "", null).Message : null,
+            };
+        }
+
         return new ModelReference(new ModelKey(trimmed, normalizedDtype), null);
     }
+
+    /// <summary>Why <see cref="Folder"/> is null, when there is more to say than "not found" (e.g. the pull command to run).</summary>
+    public string? MissingReason { get; init; }
 }

@@ -36,10 +36,33 @@ public sealed class ValuesSchemaTests
     [InlineData("a relative models mount path", """{"worker": {"models": {"mountPath": "models"}}}""")]
     [InlineData("a producer without tasks", """{"producer": {"tasks": []}}""")]
     [InlineData("a queue name with capitals", """{"worker": {"queueName": "PGPIPE-JOBS"}}""")]
+    [InlineData("a Hub pull dtype no export has", """{"worker": {"models": {"hub": {"dtype": "fp8"}}}}""")]
+    [InlineData("a misspelt Hub pull value", """{"worker": {"models": {"hub": {"token": "hf_x"}}}}""")]
+    [InlineData("a Hub endpoint that is not a URL", """{"worker": {"models": {"hub": {"endpoint": "huggingface.co"}}}}""")]
+    [InlineData("a Hub token secret with an empty key", """{"worker": {"models": {"hub": {"tokenSecret": {"name": "hf", "key": ""}}}}}""")]
     public void Schema_rejects(string what, string overlay)
     {
         var values = YamlJson.Merge(ChartValues.Load("values.yaml"), JsonNode.Parse(overlay)!.AsObject());
         Assert.True(Errors(values).Count > 0, $"values.schema.json accepted {what}: {overlay}");
+    }
+
+    [Fact]
+    public void Hub_pull_values_validate_and_the_worker_template_uses_each_of_them()
+    {
+        var overlay = """{"worker": {"model": "onnx-community/paligemma2-3b-pt-448", "models": {"hub": {"enabled": true, "revision": "main", "dtype": "q4", "endpoint": "https://hf-mirror.example", "tokenSecret": {"name": "hf-token", "key": "token"}}}}}""";
+        var values = YamlJson.Merge(ChartValues.Load("values.yaml"), JsonNode.Parse(overlay)!.AsObject());
+        Assert.Empty(Errors(values));
+
+        var hub = ChartValues.Load("values.yaml")["worker"]!["models"]!["hub"]!.AsObject();
+        Assert.Equal(["dtype", "enabled", "endpoint", "revision", "tokenSecret"], hub.Select(p => p.Key).Order(StringComparer.Ordinal));
+        Assert.False(hub["enabled"]!.GetValue<bool>());
+        var template = File.ReadAllText(Path.Combine(RepositoryFiles.ChartTemplates, "worker-deployment.yaml"));
+        foreach (var used in new[] { "$hub.enabled", "$hub.dtype", "$hub.endpoint", "$hub.tokenSecret.name", "$hub.tokenSecret.key", "- models", "- pull", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT" })
+        {
+            Assert.Contains(used, template, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("$hub.revision", File.ReadAllText(Path.Combine(RepositoryFiles.ChartTemplates, "_helpers.tpl")), StringComparison.Ordinal);
     }
 
     private static List<string> Errors(JsonObject values)

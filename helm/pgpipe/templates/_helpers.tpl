@@ -77,3 +77,13 @@ configuration keys, checked against the Options classes by the deploy tests.
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end -}}
+
+{{/* The model key the worker serves: worker.model, plus @revision when the Hub pull pins one. */}}
+{{- define "pgpipe.workerModel" -}}
+{{- $hub := .Values.worker.models.hub | default dict -}}
+{{- if and $hub.enabled $hub.revision -}}
+{{- printf "%s@%s" .Values.worker.model $hub.revision -}}
+{{- else -}}
+{{- .Values.worker.model -}}
+{{- end -}}
+{{- end }}

@@ -45,9 +45,9 @@ internal static partial class BenchCommand
             command.Add(o);
         }
 
-        command.SetAction((r, ct) => RunInferenceAsync(new InferenceBenchSettings(
-            r.GetValue(model)!, r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
-            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning), Math.Max(1, r.GetValue(rounds))), ct));
+        command.SetAction(async (r, ct) => await RunInferenceAsync(new InferenceBenchSettings(
+            await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", Console.Error, ct).ConfigureAwait(false), r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
+            Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning), Math.Max(1, r.GetValue(rounds))), ct).ConfigureAwait(false));
         return command;
     }
 

@@ -52,8 +52,8 @@ internal static class BenchPipelineCommand
             command.Add(o);
         }
 
-        command.SetAction((r, ct) => RunAsync(new Settings(r.GetValue(model)!, r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
-            r.GetValue(maxNew), r.GetValue(keys), r.GetValue(s3Keys), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct));
+        command.SetAction(async (r, ct) => await RunAsync(new Settings(await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", Console.Error, ct).ConfigureAwait(false), r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
+            r.GetValue(maxNew), r.GetValue(keys), r.GetValue(s3Keys), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct).ConfigureAwait(false));
         return command;
     }
 

@@ -8,7 +8,7 @@ namespace PaliGemma.Pipeline.Cli.Commands;
 /// <summary>Options shared by commands that load a model.</summary>
 internal sealed class ModelOptions
 {
-    public Option<string> Model { get; } = new("--model", "-m") { Description = "Model folder (Hugging Face / onnx-community layout).", Required = true };
+    public Option<string> Model { get; } = new("--model", "-m") { Description = "Model folder (Hugging Face / onnx-community layout) or Hugging Face repo id (owner/name[@revision]) resolved from the shared cache.", Required = true };
 
     public Option<string> Dtype { get; } = new("--dtype")
     {

@@ -60,11 +60,12 @@ internal static class InferCommand
         PaliGemmaModel model;
         try
         {
+            var folder = await ModelSource.ResolveFolderAsync(result.GetValue(modelOptions.Model)!, result.GetValue(modelOptions.Dtype) ?? "fp32", Console.Error, ct).ConfigureAwait(false);
             var inference = modelOptions.ToInferenceOptions(result);
             inference.MaskDecoderPath = maskDecoder;
-            model = PaliGemmaModel.Load(result.GetValue(modelOptions.Model)!, inference, loggerFactory.CreateLogger("pgpipe.infer"));
+            model = PaliGemmaModel.Load(folder, inference, loggerFactory.CreateLogger("pgpipe.infer"));
         }
-        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException)
+        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException or PaliGemma.Hub.HubException)
         {
             await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             return 2;

@@ -24,7 +24,7 @@ internal static class RunCommand
     {
         var source = new Argument<string>("SOURCE") { Description = "A local folder or s3://bucket/prefix." };
         var tasks = HostCommandSupport.TaskOption();
-        var model = new Option<string>("--model", "-m") { Description = "Model folder.", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Model folder or Hugging Face repo id (owner/name[@revision]).", Required = true };
         var dtype = new Option<string>("--dtype") { Description = $"Graph variant: {string.Join(", ", ModelDtypes.Names)}.", DefaultValueFactory = _ => "fp32" };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (default auto)." };
         var run = new Option<string?>("--run") { Description = "Run name; default derives from source, filters, model and tasks, so re-running the same command does no new work." };
@@ -62,6 +62,7 @@ internal static class RunCommand
                 // An interactive command: the progress bar and summary speak; logs only for problems.
                 ["Logging:LogLevel:Default"] = "Warning",
             };
+            await ModelSource.EnsureAsync(result.GetValue(model), result.GetValue(dtype), Console.Error, ct).ConfigureAwait(false);
             var overrides = new Dictionary<string, string?> { ["Worker:Model"] = result.GetValue(model), ["Inference:Dtype"] = result.GetValue(dtype) };
             WorkerCommand.Set(overrides, "Inference:Device", result.GetValue(device));
             WorkerCommand.Set(overrides, "Worker:BatchSize", result.GetValue(batch)?.ToString(CultureInfo.InvariantCulture));
@@ -99,7 +100,7 @@ internal static class RunCommand
                 await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or InvalidOperationException or DirectoryNotFoundException or ModelFormatException or InvalidDataException)
+        catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or InvalidOperationException or DirectoryNotFoundException or ModelFormatException or InvalidDataException or PaliGemma.Hub.HubException)
         {
             return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
         }

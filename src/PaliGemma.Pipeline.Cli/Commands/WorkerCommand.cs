@@ -15,7 +15,7 @@ internal static class WorkerCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "Model folder or id under Worker:ModelsDirectory (default: Worker:Model)." };
+        var model = new Option<string?>("--model", "-m") { Description = "Model folder, id under Worker:ModelsDirectory, or Hugging Face repo id (owner/name[@revision]) (default: Worker:Model)." };
         var dtype = new Option<string?>("--dtype") { Description = $"Graph variant: {string.Join(", ", ModelDtypes.Names)} (default: Inference:Dtype, fp32)." };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (default: Inference:Device, auto)." };
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default: Worker:BatchSize, 8)." };
@@ -48,12 +48,15 @@ internal static class WorkerCommand
                     return 0;
                 }
 
+                // After configuration is merged, so a model or dtype from Worker__Model / Inference__Dtype counts too.
+                await ModelSource.EnsureAsync(builder.Configuration["Worker:Model"], builder.Configuration["Inference:Dtype"], Console.Error, ct,
+                    builder.Configuration["Worker:ModelsDirectory"]).ConfigureAwait(false);
                 builder.AddWorker();
                 using var host = builder.Build();
                 await host.RunAsync(ct).ConfigureAwait(false);
                 return 0;
             }
-            catch (Exception ex) when (ex is OptionsValidationException or ModelFormatException or ArgumentException or InvalidDataException or FileNotFoundException)
+            catch (Exception ex) when (ex is OptionsValidationException or ModelFormatException or ArgumentException or InvalidDataException or FileNotFoundException or PaliGemma.Hub.HubException)
             {
                 return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
             }
