@@ -40,6 +40,12 @@ internal static class HostCommandSupport
         Required = true,
     };
 
+    /// <summary>The segmentation mask decoder shared by the commands that host a worker.</summary>
+    public static Option<string?> MaskDecoderOption() => new("--mask-decoder")
+    {
+        Description = "vae_decoder.onnx for segment masks (default: Inference:MaskDecoderPath; none: boxes only).",
+    };
+
     public static Option<int?> MaxNewTokensOption() => new("--max-new-tokens") { Description = "Token limit for every task (default: per task kind)." };
 
     /// <summary>Parses the task prompts up front, so a malformed one fails before any listing or model load.</summary>

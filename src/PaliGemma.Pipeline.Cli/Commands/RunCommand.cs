@@ -31,23 +31,24 @@ internal static class RunCommand
         var maxNew = HostCommandSupport.MaxNewTokensOption();
         var db = HostCommandSupport.DbOption();
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default 8)." };
+        var maskDecoder = HostCommandSupport.MaskDecoderOption();
         var stall = new Option<int>("--stall-timeout") { Description = "Give up when no image finishes for this many seconds.", DefaultValueFactory = _ => 600 };
         var filters = new HostCommandSupport.FilterOptions();
         var command = new Command("run", "Run the whole job in this process: list SOURCE, run the model on every image, store results in ./pgpipe.db.");
         command.Add(source);
-        foreach (var o in new Option[] { tasks, model, dtype, device, run, maxNew, db, batch, stall })
+        foreach (var o in new Option[] { tasks, model, dtype, device, run, maxNew, db, batch, maskDecoder, stall })
         {
             command.Add(o);
         }
 
         filters.AddTo(command);
-        command.SetAction((result, ct) => RunAsync(result, source, tasks, model, dtype, device, run, maxNew, db, batch, stall, filters, ct));
+        command.SetAction((result, ct) => RunAsync(result, source, tasks, model, dtype, device, run, maxNew, db, batch, maskDecoder, stall, filters, ct));
         return command;
     }
 
     private static async Task<int> RunAsync(ParseResult result, Argument<string> source, Option<string[]> tasks, Option<string> model, Option<string> dtype,
-        Option<string?> device, Option<string?> run, Option<int?> maxNew, Option<string?> db, Option<int?> batch, Option<int> stall,
-        HostCommandSupport.FilterOptions filters, CancellationToken ct)
+        Option<string?> device, Option<string?> run, Option<int?> maxNew, Option<string?> db, Option<int?> batch, Option<string?> maskDecoder,
+        Option<int> stall, HostCommandSupport.FilterOptions filters, CancellationToken ct)
     {
         try
         {
@@ -66,6 +67,7 @@ internal static class RunCommand
             var overrides = new Dictionary<string, string?> { ["Worker:Model"] = result.GetValue(model), ["Inference:Dtype"] = result.GetValue(dtype) };
             WorkerCommand.Set(overrides, "Inference:Device", result.GetValue(device));
             WorkerCommand.Set(overrides, "Worker:BatchSize", result.GetValue(batch)?.ToString(CultureInfo.InvariantCulture));
+            WorkerCommand.Set(overrides, "Inference:MaskDecoderPath", result.GetValue(maskDecoder));
             if (!CatalogUri.IsS3(sourceText))
             {
                 // The worker may read files only under the folder this run lists.

@@ -19,7 +19,7 @@ internal static class WorkerCommand
         var dtype = new Option<string?>("--dtype") { Description = $"Graph variant: {string.Join(", ", ModelDtypes.Names)} (default: Inference:Dtype, fp32)." };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (default: Inference:Device, auto)." };
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default: Worker:BatchSize, 8)." };
-        var maskDecoder = new Option<string?>("--mask-decoder") { Description = "vae_decoder.onnx for segment masks (default: Inference:MaskDecoderPath; none: boxes only)." };
+        var maskDecoder = HostCommandSupport.MaskDecoderOption();
         var port = new Option<int?>("--metrics-port") { Description = "Port for /metrics and /health (default: Observability:Port; 0 = off)." };
         var db = HostCommandSupport.DbOption();
         var printQueue = new Option<bool>("--print-queue") { Description = "Print the queue name this worker consumes (for KEDA) and exit." };
