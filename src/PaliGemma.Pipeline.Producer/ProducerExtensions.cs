@@ -18,6 +18,8 @@ public static class ProducerExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<ProducerOptions>().BindConfiguration(ProducerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // Default: a page rides out 121 s of broker or database outage (1, 2, 4, 8, 16, 30, 30, 30 s).
+        builder.Services.AddRetryPolicy(RetryPolicyOptions.ProducerPage, retryLimit: 8, initialDelayMs: 1000, maxDelayMs: 30_000);
         builder.Services.AddCatalog();
         builder.Services.AddPipelineData(builder.Configuration);
         builder.Services.TryAddSingleton<EnqueueService>();
