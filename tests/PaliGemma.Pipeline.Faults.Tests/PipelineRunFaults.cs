@@ -1,0 +1,38 @@
+using System.Globalization;
+
+namespace PaliGemma.Pipeline.EndToEnd.Tests;
+
+/// <summary>What the fault suite adds to the end-to-end harness: an enqueue that runs in the background, so it can be killed or outlive an outage.</summary>
+public sealed partial class PipelineRun
+{
+    /// <summary>Starts <c>pgpipe enqueue</c> (the same command as <see cref="EnqueueAsync"/>) without waiting for it.</summary>
+    public PgpipeProcess StartEnqueue(string name, IReadOnlyDictionary<string, string>? settings = null, int maxNewTokens = 8)
+    {
+        var environment = new Dictionary<string, string>(_environment);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        var process = PgpipeProcess.Start(name, environment,
+            "enqueue", Source, "--task", Tasks[0], "--task", Tasks[1], "--model", TinyModel, "--max-new-tokens", maxNewTokens.ToString(CultureInfo.InvariantCulture),
+            "--db", ConnectionString);
+        lock (_processes)
+        {
+            _processes.Add(process);
+        }
+
+        return process;
+    }
+
+    /// <summary>The summary line of a finished enqueue.</summary>
+    public static EnqueueResult ParseEnqueue(PgpipeProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        var match = SummaryLine().Match(process.StandardOutput);
+        Assert.True(match.Success, $"enqueue printed no summary line:\n{process.Log}");
+        return new EnqueueResult(match.Groups[1].Value, match.Groups[2].Value == "resumed", long.Parse(match.Groups[3].Value, CultureInfo.InvariantCulture),
+            long.Parse(match.Groups[4].Value, CultureInfo.InvariantCulture), long.Parse(match.Groups[5].Value, CultureInfo.InvariantCulture),
+            long.Parse(match.Groups[6].Value, CultureInfo.InvariantCulture), match.Groups[7].Value);
+    }
+}
