@@ -27,6 +27,17 @@ public sealed class DatabaseOptions
     /// <summary>Database:ConnectionString — required for Postgres; SQLite defaults to <see cref="DefaultSqliteConnectionString"/>.</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>
+    /// Database:CommandRetryLimit — how often one store operation retries a transient Postgres error (a pooled
+    /// connection the server dropped, a failover blip) before failing to its caller. Kept small on purpose: longer
+    /// outages are the caller's to ride out (Worker:Retry, Producer:Retry), which log each attempt and hold the work
+    /// visibly instead of stalling silently inside one call. Default 2.
+    /// </summary>
+    public int CommandRetryLimit { get; set; } = 2;
+
+    /// <summary>Database:CommandRetryMaxDelayMs — the longest wait between those retries. Default 2000.</summary>
+    public int CommandRetryMaxDelayMs { get; set; } = 2000;
+
     /// <summary>The connection string to use after applying the provider default.</summary>
     public string EffectiveConnectionString =>
         string.IsNullOrWhiteSpace(ConnectionString) && Provider == DatabaseProvider.Sqlite
@@ -44,6 +55,12 @@ public sealed class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>
         {
             return ValidateOptionsResult.Fail(
                 $"{DatabaseOptions.SectionName}:Provider is '{options.Provider}'; expected Postgres or Sqlite.");
+        }
+
+        if (options.CommandRetryLimit is < 0 or > 20 || options.CommandRetryMaxDelayMs is < 1 or > 60_000)
+        {
+            return ValidateOptionsResult.Fail(
+                $"{DatabaseOptions.SectionName}:CommandRetryLimit must be 0-20 and {DatabaseOptions.SectionName}:CommandRetryMaxDelayMs 1-60000; got {options.CommandRetryLimit} and {options.CommandRetryMaxDelayMs}.");
         }
 
         if (options.Provider == DatabaseProvider.Postgres && string.IsNullOrWhiteSpace(options.ConnectionString))

@@ -20,8 +20,9 @@ namespace PaliGemma.Pipeline.Producer;
 /// bounded number in flight, then record the page's run items and resume key in one transaction. A crash between
 /// the sends and the checkpoint re-sends at most that page on resume; workers skip combinations that already have
 /// results and results are unique per key, so a re-sent job never duplicates a result. For the same reason a page
-/// that fails on a broker or database fault is retried whole with the <see cref="RetryPolicyOptions.ProducerPage"/>
-/// backoff: MassTransit reconnects underneath, and the enumeration carries on without anyone re-running it.
+/// that fails on a database fault, or on a broker error that reaches a send, is retried whole with the
+/// <see cref="RetryPolicyOptions.ProducerPage"/> backoff (MassTransit itself holds sends while it reconnects), and the
+/// enumeration carries on without anyone re-running it.
 /// </remarks>
 public sealed partial class EnqueueService(
     ResultStore store,
