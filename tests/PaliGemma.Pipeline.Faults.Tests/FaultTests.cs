@@ -26,10 +26,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
     {
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-sigkill");
         var (listed, bad) = await PrepareAsync(run);
-        await run.EnqueueAsync("enqueue");
-        var victim = run.StartWorker("worker-1");
-        run.StartWorker("worker-2");
-        await WaitForProgressAsync(run, listed, 0.25);
+        var victim = await StartMidRunAsync(run, listed);
 
         victim.KillHard();
         var killedAt = DateTime.UtcNow;
@@ -85,23 +82,10 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var database = fixture.Control.Postgres;
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-postgres");
         var (listed, bad) = await PrepareAsync(run);
-        await run.EnqueueAsync("enqueue");
-        run.StartWorker("worker-1");
-        run.StartWorker("worker-2");
-        await WaitForProgressAsync(run, listed, 0.25);
+        await StartMidRunAsync(run, listed);
 
-        try
-        {
-            NpgsqlConnection.ClearAllPools();
-            await database.StopAsync(CancellationToken.None);
-            await Task.Delay(TimeSpan.FromSeconds(20));
-        }
-        finally
-        {
-            await database.StartAsync(CancellationToken.None);
-        }
-
-        var back = DateTime.UtcNow;
+        NpgsqlConnection.ClearAllPools();
+        var back = await OutageAsync(database.StopAsync, database.StartAsync, TimeSpan.FromSeconds(20));
         NpgsqlConnection.ClearAllPools();
         var failedAttempts = 0;
         var recovered = 0;
@@ -122,22 +106,9 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var storage = fixture.Control.S3;
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-s3");
         var (listed, bad) = await PrepareAsync(run);
-        await run.EnqueueAsync("enqueue");
-        run.StartWorker("worker-1");
-        run.StartWorker("worker-2");
-        await WaitForProgressAsync(run, listed, 0.25);
+        await StartMidRunAsync(run, listed);
 
-        try
-        {
-            await storage.StopAsync(CancellationToken.None);
-            await Task.Delay(TimeSpan.FromSeconds(10));
-        }
-        finally
-        {
-            await storage.StartAsync(CancellationToken.None);
-        }
-
-        var back = DateTime.UtcNow;
+        var back = await OutageAsync(storage.StopAsync, storage.StartAsync, TimeSpan.FromSeconds(10));
         var fetchRetries = Count(WorkerLogs(run), "; retry ");
         await FinishAsync(run, "S3 server stopped 10 s mid-run", listed, bad, back,
             () => $"{fetchRetries} fetch retries with backoff during the outage, {Count(WorkerLogs(run), "Batch attempt ")} batch attempts failed");
@@ -238,6 +209,35 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
             [run.UriOf("in/bad/not-an-image.png")] = "not_an_image",
             [run.UriOf("in/bad/truncated.png")] = "corrupt",
         });
+    }
+
+    /// <summary>Enqueues the catalog, starts two workers and waits until a quarter is done; returns the first worker.</summary>
+    private static async Task<PgpipeProcess> StartMidRunAsync(PipelineRun run, Dictionary<string, string> listed)
+    {
+        await run.EnqueueAsync("enqueue");
+        var first = run.StartWorker("worker-1");
+        run.StartWorker("worker-2");
+        await WaitForProgressAsync(run, listed, 0.25);
+        return first;
+    }
+
+    /// <summary>
+    /// Stops a service, keeps it down for <paramref name="duration"/>, and starts it again even if something throws
+    /// meanwhile (the fixture needs it back); returns when it answers again.
+    /// </summary>
+    private static async Task<DateTime> OutageAsync(Func<CancellationToken, Task> stop, Func<CancellationToken, Task> start, TimeSpan duration)
+    {
+        try
+        {
+            await stop(CancellationToken.None);
+            await Task.Delay(duration);
+        }
+        finally
+        {
+            await start(CancellationToken.None);
+        }
+
+        return DateTime.UtcNow;
     }
 
     /// <summary>Waits until a share of the combinations is done, so the fault lands mid-run with batches in flight.</summary>
