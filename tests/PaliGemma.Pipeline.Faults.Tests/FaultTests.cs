@@ -36,6 +36,17 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         run.StartWorker("worker-1-restarted");
 
         await FinishAsync(run, "worker SIGKILL mid-batch, restarted", listed, bad, killedAt, $"killed at {coveredAtKill}/{listed.Count * 2} done");
+
+        // Proof that the kill landed mid-batch: the victim held unacknowledged messages, which the broker redelivered.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        long redelivered;
+        while ((redelivered = await run.RedeliveredAsync(run.QueueName)) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(1000);
+        }
+
+        output.WriteLine($"messages redelivered after the kill: {redelivered}");
+        Assert.True(redelivered > 0, "the broker redelivered nothing, so the killed worker held no batch: the test proved nothing");
     }
 
     [SkippableFact]

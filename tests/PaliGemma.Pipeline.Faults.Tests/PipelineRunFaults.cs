@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
 
 namespace PaliGemma.Pipeline.EndToEnd.Tests;
 
@@ -34,5 +36,19 @@ public sealed partial class PipelineRun
         return new EnqueueResult(match.Groups[1].Value, match.Groups[2].Value == "resumed", long.Parse(match.Groups[3].Value, CultureInfo.InvariantCulture),
             long.Parse(match.Groups[4].Value, CultureInfo.InvariantCulture), long.Parse(match.Groups[5].Value, CultureInfo.InvariantCulture),
             long.Parse(match.Groups[6].Value, CultureInfo.InvariantCulture), match.Groups[7].Value);
+    }
+
+    /// <summary>
+    /// Messages of <paramref name="queue"/> the broker has delivered again (the management API's message_stats.redeliver,
+    /// which it refreshes every few seconds); 0 when it has none.
+    /// </summary>
+    public async Task<long> RedeliveredAsync(string queue)
+    {
+        using var response = await _services.RabbitMq.Management.GetAsync($"api/queues/{Uri.EscapeDataString(VirtualHost)}/{Uri.EscapeDataString(queue)}");
+        response.EnsureSuccessStatusCode();
+        using var json = await response.Content.ReadFromJsonAsync<JsonDocument>();
+        return json!.RootElement.TryGetProperty("message_stats", out var stats) && stats.TryGetProperty("redeliver", out var count) && count.ValueKind == JsonValueKind.Number
+            ? count.GetInt64()
+            : 0;
     }
 }

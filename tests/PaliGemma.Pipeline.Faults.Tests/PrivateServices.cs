@@ -26,6 +26,10 @@ public sealed class PrivateServices : IAsyncDisposable
 
     public PrivatePostgres Postgres { get; }
 
+    private const string FolderPrefix = "pgpipe-faults-";
+
+    private const string OwnerFile = "owner.pid";
+
     public PrivateRabbitMq RabbitMq { get; }
 
     public PrivateS3 S3 { get; }
@@ -55,7 +59,9 @@ public sealed class PrivateServices : IAsyncDisposable
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public static async Task<PrivateServices> StartAsync(CancellationToken ct)
     {
-        var root = Directory.CreateTempSubdirectory("pgpipe-faults-").FullName;
+        await RemoveOrphansAsync(ct);
+        var root = Directory.CreateTempSubdirectory(FolderPrefix).FullName;
+        await File.WriteAllTextAsync(Path.Combine(root, OwnerFile), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), ct);
         // initdb and postgres refuse to run as root; the data folder must belong to the postgres user.
         Exec.MakeTraversable(root);
         var postgres = new PrivatePostgres(Path.Combine(root, "pg"), FreePort());
@@ -72,6 +78,34 @@ public sealed class PrivateServices : IAsyncDisposable
         {
             await services.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Stops the services of earlier runs whose test process died without disposing them (a CI timeout, a crash), so
+    /// they do not pile up on the machine. A folder whose owner process still lives belongs to a parallel run.
+    /// </summary>
+    private static async Task RemoveOrphansAsync(CancellationToken ct)
+    {
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), FolderPrefix + "*"))
+        {
+            var owner = Path.Combine(folder, OwnerFile);
+            if (!File.Exists(owner) || !int.TryParse(await File.ReadAllTextAsync(owner, ct), out var pid) || Exec.IsAlive(pid))
+            {
+                continue;
+            }
+
+            Exec.KillByPidFile(Path.Combine(folder, "rabbitmq", "rabbitmq.pid"), folder);
+            Exec.KillByPidFile(Path.Combine(folder, "s3", "s3rver.pid"), folder);
+            Exec.KillByPidFile(Path.Combine(folder, "pg", "data", "postmaster.pid"), folder);
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Still closing; the next run tries again.
+            }
         }
     }
 
@@ -263,6 +297,7 @@ public sealed class PrivateS3(string directory, int port)
         // Node 17+ lacks the legacy digests s3rver's continuation tokens use (see .ci/services.sh).
         _process = Exec.StartDaemon(s3rver, ["-d", Path.Combine(directory, "data"), "-a", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "--silent"],
             new Dictionary<string, string> { ["NODE_OPTIONS"] = "--openssl-legacy-provider" }, LogFile);
+        await File.WriteAllTextAsync(Path.Combine(directory, "s3rver.pid"), _process.Id.ToString(CultureInfo.InvariantCulture), ct);
         await Exec.WaitUntilAsync("s3rver on port " + Port, LogFile, TimeSpan.FromSeconds(60), token => Exec.HttpOkAsync(new Uri(ServiceUrl + "/"), null, token), ct);
     }
 
@@ -422,6 +457,40 @@ internal static class Exec
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             return false;
+        }
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// SIGKILLs the process whose id is the first line of <paramref name="pidFile"/>, but only if its command line names
+    /// <paramref name="folder"/>: a stale pid file may name a reused id that belongs to somebody else.
+    /// </summary>
+    public static void KillByPidFile(string pidFile, string folder)
+    {
+        try
+        {
+            if (File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid)
+                && File.ReadAllText($"/proc/{pid}/cmdline").Contains(folder, StringComparison.Ordinal))
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
+        {
+            // Gone already, or not ours to kill.
         }
     }
 
