@@ -223,7 +223,7 @@ public sealed partial class EnqueueService(
                 EnqueuedAt = now,
             };
             await gate.WaitAsync(ct).ConfigureAwait(false);
-            sends.Add(SendAsync(endpoint, job, gate, ct));
+            sends.Add(SendAsync(endpoint, job, gate, TimeSpan.FromMilliseconds(options.Value.SendTimeoutMs), ct));
             sent++;
         }
 
@@ -234,11 +234,14 @@ public sealed partial class EnqueueService(
         return (sent, page.Count - sent);
     }
 
-    private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, CancellationToken ct)
+    private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, TimeSpan timeout, CancellationToken ct)
     {
         try
         {
-            await endpoint.Send(job, ct).ConfigureAwait(false);
+            // WaitAsync, not only the token: a send whose confirm was lost with its connection may never observe it.
+            using var expiry = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            expiry.CancelAfter(timeout);
+            await endpoint.Send(job, expiry.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
         }
         finally
         {
