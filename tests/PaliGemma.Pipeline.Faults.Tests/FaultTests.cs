@@ -50,7 +50,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
     }
 
     [SkippableFact]
-    public async Task RabbitMQ_stopped_for_20_s_mid_run_workers_and_producer_reconnect_by_themselves()
+    public async Task RabbitMQ_killed_for_20_s_mid_run_workers_and_producer_reconnect_by_themselves()
     {
         var broker = fixture.Control.RabbitMq;
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-rabbitmq");
@@ -63,7 +63,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var stopped = DateTime.UtcNow;
         try
         {
-            await broker.StopAsync(CancellationToken.None);
+            await broker.KillAsync(CancellationToken.None);
             Assert.False(producer.HasExited, $"the producer finished before the broker went down, so the test proved nothing:\n{producer.Log}");
             output.WriteLine($"broker down after {(DateTime.UtcNow - stopped).TotalSeconds:0.0} s; producer mid-enumeration at {await RunItemsAsync(run)} objects");
             await Task.Delay(TimeSpan.FromSeconds(20));
@@ -83,7 +83,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var pageRetries = Count(producer.Log, "; retry ");
         Assert.True(reconnects + pageRetries > 0, $"the producer's log shows no sign of the outage, so the test proved nothing:\n{producer.Log}");
         var workerReconnects = Count(WorkerLogs(run), "Connection Failed");
-        await FinishAsync(run, "RabbitMQ stopped 20 s mid-run", listed, bad, back,
+        await FinishAsync(run, "RabbitMQ killed (SIGKILL), down 20 s mid-run", listed, bad, back,
             $"producer mid-enumeration: {reconnects} failed reconnects, {pageRetries} page retries, then finished by itself; workers: {workerReconnects} failed reconnects");
     }
 

@@ -252,6 +252,24 @@ public sealed class PrivateRabbitMq
             await Exec.PortOpenAsync(AmqpPort, token) && await Exec.HttpOkAsync(new Uri(ManagementUri, "api/overview"), ("guest", "guest"), token), ct);
     }
 
+    /// <summary>
+    /// Crashes the node (SIGKILL): every connection drops at once, with no goodbye, as when a broker's machine dies.
+    /// Jobs the broker confirmed survive, since it confirms persistent messages only once they are on disk.
+    /// </summary>
+    public async Task KillAsync(CancellationToken ct)
+    {
+        var pidFile = Path.Combine(_directory, "rabbitmq.pid");
+        if (!int.TryParse(File.ReadLines(pidFile).FirstOrDefault(), out var pid))
+        {
+            throw new InvalidOperationException($"{pidFile} holds no process id; is the node running?");
+        }
+
+        using var node = System.Diagnostics.Process.GetProcessById(pid);
+        node.Kill(entireProcessTree: true);
+        await node.WaitForExitAsync(ct);
+        File.Delete(pidFile);
+    }
+
     /// <summary>Stops the node (rabbitmqctl stop): connections close, and the node is gone until <see cref="StartAsync"/>.</summary>
     public async Task StopAsync(CancellationToken ct)
     {
