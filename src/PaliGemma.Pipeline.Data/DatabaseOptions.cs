@@ -70,6 +70,17 @@ public sealed class DatabaseOptions
     /// <summary>The roles to grant, from <see cref="WorkerRole"/>, <see cref="ProducerRole"/> and <see cref="ReaderRole"/>.</summary>
     public DatabaseRoleGrants RoleGrants => new(WorkerRole, ProducerRole, ReaderRole);
 
+    /// <summary>
+    /// Database:CommandRetryLimit — how often one store operation retries a transient Postgres error (a pooled
+    /// connection the server dropped, a failover blip) before failing to its caller. Kept small on purpose: longer
+    /// outages are the caller's to ride out (Worker:Retry, Producer:Retry), which log each attempt and hold the work
+    /// visibly instead of stalling silently inside one call. Default 2.
+    /// </summary>
+    public int CommandRetryLimit { get; set; } = 2;
+
+    /// <summary>Database:CommandRetryMaxDelayMs — the longest wait between those retries. Default 2000.</summary>
+    public int CommandRetryMaxDelayMs { get; set; } = 2000;
+
     /// <summary>The configured connection string, or the SQLite default; no secret files applied (see <see cref="ResolveConnectionString"/>).</summary>
     public string EffectiveConnectionString =>
         string.IsNullOrWhiteSpace(ConnectionString) && Provider == DatabaseProvider.Sqlite && string.IsNullOrWhiteSpace(ConnectionStringFile)
@@ -156,6 +167,12 @@ public sealed class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>
         {
             return ValidateOptionsResult.Fail(
                 $"{DatabaseOptions.SectionName}:Provider is '{options.Provider}'; expected Postgres or Sqlite.");
+        }
+
+        if (options.CommandRetryLimit is < 0 or > 20 || options.CommandRetryMaxDelayMs is < 1 or > 60_000)
+        {
+            return ValidateOptionsResult.Fail(
+                $"{DatabaseOptions.SectionName}:CommandRetryLimit must be 0-20 and {DatabaseOptions.SectionName}:CommandRetryMaxDelayMs 1-60000; got {options.CommandRetryLimit} and {options.CommandRetryMaxDelayMs}.");
         }
 
         if (options.Provider == DatabaseProvider.Postgres && string.IsNullOrWhiteSpace(options.ConnectionString) && string.IsNullOrWhiteSpace(options.ConnectionStringFile))

@@ -24,7 +24,7 @@ public sealed class PipelineDbContextFactory
         if (_options.Provider == DatabaseProvider.Postgres)
         {
             _postgres = new DbContextOptionsBuilder<PostgresPipelineDbContext>()
-                .UseNpgsql(connectionString, o => o.EnableRetryOnFailure())
+                .UseNpgsql(connectionString, o => o.EnableRetryOnFailure(_options.CommandRetryLimit, TimeSpan.FromMilliseconds(_options.CommandRetryMaxDelayMs), null))
                 .Options;
         }
         else

@@ -19,7 +19,10 @@ namespace PaliGemma.Pipeline.Producer;
 /// combinations already have results (one round trip), send jobs for the rest with publisher confirms and a
 /// bounded number in flight, then record the page's run items and resume key in one transaction. A crash between
 /// the sends and the checkpoint re-sends at most that page on resume; workers skip combinations that already have
-/// results and results are unique per key, so a re-sent job never duplicates a result.
+/// results and results are unique per key, so a re-sent job never duplicates a result. For the same reason a page
+/// that fails on a database fault, or on a broker error that reaches a send, is retried whole with the
+/// <see cref="RetryPolicyOptions.ProducerPage"/> backoff (MassTransit itself holds sends while it reconnects), and the
+/// enumeration carries on without anyone re-running it.
 /// </remarks>
 public sealed partial class EnqueueService(
     ResultStore store,
@@ -27,6 +30,7 @@ public sealed partial class EnqueueService(
     IBus bus,
     PipelineMetrics metrics,
     IOptions<ProducerOptions> options,
+    IOptionsMonitor<RetryPolicyOptions> retry,
     ILogger<EnqueueService> logger)
 {
     /// <summary>Creates or resumes the run and enqueues everything that still needs work.</summary>
@@ -109,7 +113,7 @@ public sealed partial class EnqueueService(
                     continue;
                 }
 
-                var (sent, done) = await ProcessPageAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
                 listed += page.Count;
                 enqueued += sent;
                 reused += done;
@@ -123,7 +127,7 @@ public sealed partial class EnqueueService(
 
             if (page.Count > 0)
             {
-                var (sent, done) = await ProcessPageAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
                 listed += page.Count;
                 enqueued += sent;
                 reused += done;
@@ -143,6 +147,48 @@ public sealed partial class EnqueueService(
         progress?.Report(final);
         PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
         return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+    }
+
+    private async Task<(int Sent, int Reused)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
+        CancellationToken ct)
+    {
+        var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await ProcessPageAsync(runId, page, request, endpoint, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, ct))
+            {
+                PageRetrying(logger, page[0].Key, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
+                await Task.Delay(delays[attempt], ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// True for faults of the broker or the database (connection refused or dropped, timeouts, a retry budget spent
+    /// underneath), which a later attempt can get past; false for cancellation and for errors in the request itself.
+    /// </summary>
+    internal static bool IsTransient(Exception ex, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is MassTransitException or System.Data.Common.DbException or Microsoft.EntityFrameworkCore.Storage.RetryLimitExceededException
+                or RabbitMQ.Client.Exceptions.RabbitMQClientException or RabbitMQ.Client.Exceptions.OperationInterruptedException
+                or TimeoutException or IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private async Task<(int Sent, int Reused)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
@@ -177,7 +223,7 @@ public sealed partial class EnqueueService(
                 EnqueuedAt = now,
             };
             await gate.WaitAsync(ct).ConfigureAwait(false);
-            sends.Add(SendAsync(endpoint, job, gate, ct));
+            sends.Add(SendAsync(endpoint, job, gate, TimeSpan.FromMilliseconds(options.Value.SendTimeoutMs), ct));
             sent++;
         }
 
@@ -188,17 +234,24 @@ public sealed partial class EnqueueService(
         return (sent, page.Count - sent);
     }
 
-    private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, CancellationToken ct)
+    private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, TimeSpan timeout, CancellationToken ct)
     {
         try
         {
-            await endpoint.Send(job, ct).ConfigureAwait(false);
+            // WaitAsync, not only the token: a send whose confirm was lost with its connection may never observe it.
+            using var expiry = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            expiry.CancelAfter(timeout);
+            await endpoint.Send(job, expiry.Token).WaitAsync(timeout, ct).ConfigureAwait(false);
         }
         finally
         {
             gate.Release();
         }
     }
+
+    [LoggerMessage(EventId = 4003, EventName = "PageRetrying", Level = LogLevel.Warning,
+        Message = "Page starting at {FirstKey} failed with {Error}: {Message}; retry {Attempt} of {Limit} in {DelayMs} ms")]
+    private static partial void PageRetrying(ILogger logger, string firstKey, string error, string message, int attempt, int limit, long delayMs);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Run {Run}: listing {Source} for {Model}, starting after {StartAfter}")]
     private static partial void PassStarting(ILogger logger, string run, string source, string model, string startAfter);

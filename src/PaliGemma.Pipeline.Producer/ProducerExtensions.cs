@@ -18,6 +18,9 @@ public static class ProducerExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<ProducerOptions>().BindConfiguration(ProducerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // Default: a page rides out 105 s of database outage (1, 2, 4, 8, then 15 s six times); a broker outage needs
+        // no retry here, as MassTransit holds a send until it has reconnected.
+        builder.Services.AddRetryPolicy(RetryPolicyOptions.ProducerPage, retryLimit: 10, initialDelayMs: 1000, maxDelayMs: 15_000);
         builder.Services.AddCatalog();
         builder.Services.AddPipelineData(builder.Configuration);
         builder.Services.TryAddSingleton<EnqueueService>();

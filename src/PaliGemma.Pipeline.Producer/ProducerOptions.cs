@@ -22,4 +22,11 @@ public sealed class ProducerOptions
     /// <summary>Seconds between progress lines while listing.</summary>
     [Range(1, 3600)]
     public int ProgressIntervalSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// Longest wait for one send's broker confirm, in milliseconds. A confirm lost with a dropped connection would
+    /// otherwise hold the enumeration forever; past this the page is retried (Producer:Retry) on a fresh connection.
+    /// </summary>
+    [Range(1000, 600_000)]
+    public int SendTimeoutMs { get; set; } = 30_000;
 }

@@ -1,20 +1,58 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Amazon.Runtime;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Worker;
 
 /// <summary>
 /// Reads the object a job names: one catalog source per S3 bucket (created on first use and cached), and one for
-/// the configured local root.
+/// the configured local root. Transient storage errors (server unreachable, 5xx, throttling, timeouts) are retried
+/// with the <see cref="RetryPolicyOptions.WorkerFetch"/> backoff, so a storage restart costs a pause, not a failed batch.
 /// </summary>
-public sealed class CatalogReader(CatalogSourceFactory factory, IOptions<WorkerOptions> options)
+public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions<WorkerOptions> options, IOptionsMonitor<RetryPolicyOptions> retry,
+    ILogger<CatalogReader> logger)
 {
     private readonly ConcurrentDictionary<string, ICatalogSource> _buckets = new(StringComparer.Ordinal);
     private ICatalogSource? _local;
 
-    /// <summary>Reads <paramref name="uri"/> if it is still the version <paramref name="etag"/>.</summary>
-    public Task<byte[]> ReadAsync(string uri, string etag, CancellationToken cancellationToken)
+    /// <summary>Reads <paramref name="uri"/> if it is still the version <paramref name="etag"/>, retrying transient storage errors.</summary>
+    public async Task<byte[]> ReadAsync(string uri, string etag, CancellationToken cancellationToken)
+    {
+        var delays = retry.Get(RetryPolicyOptions.WorkerFetch).Delays();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await ReadOnceAsync(uri, etag, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, cancellationToken))
+            {
+                FetchRetrying(logger, uri, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
+                await Task.Delay(delays[attempt], cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// True for storage errors that a later attempt can get past. Answers about the object itself (missing, changed,
+    /// too large, 4xx) are final and are recorded against the image instead.
+    /// </summary>
+    internal static bool IsTransient(Exception ex, CancellationToken cancellationToken) => ex switch
+    {
+        OperationCanceledException when cancellationToken.IsCancellationRequested => false,
+        CatalogObjectException or ArgumentException => false,
+        AmazonServiceException { StatusCode: var status } => (int)status == 0 || (int)status >= 500
+                                                             || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
+        HttpRequestException or SocketException or IOException or TimeoutException or OperationCanceledException or AmazonClientException => true,
+        _ => false,
+    };
+
+    private Task<byte[]> ReadOnceAsync(string uri, string etag, CancellationToken cancellationToken)
     {
         if (CatalogUri.IsS3(uri))
         {
@@ -35,4 +73,8 @@ public sealed class CatalogReader(CatalogSourceFactory factory, IOptions<WorkerO
         _local ??= factory.Create(root);
         return _local.ReadAsync(uri, etag, cancellationToken);
     }
+
+    [LoggerMessage(EventId = 2101, EventName = "FetchRetrying", Level = LogLevel.Warning,
+        Message = "Fetching {Uri} failed with {Error}: {Message}; retry {Attempt} of {Limit} in {DelayMs} ms")]
+    private static partial void FetchRetrying(ILogger logger, string uri, string error, string message, int attempt, int limit, long delayMs);
 }

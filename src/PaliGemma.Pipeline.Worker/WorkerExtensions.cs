@@ -25,6 +25,7 @@ public static class WorkerExtensions
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.SectionName).ValidateDataAnnotations()
             .Validate(o => TryParseDtype(o.Dtype), "Inference:Dtype must be one of fp32, fp16, q4, q4f16, int8, uint8, quantized, bnb4.")
             .ValidateOnStart();
+        services.AddWorkerRetryPolicies();
         services.AddCatalog();
         services.AddPipelineData(builder.Configuration);
         services.AddSingleton(sp => Resolve(builder.Configuration));
@@ -40,6 +41,18 @@ public static class WorkerExtensions
             o.ShutdownTimeout = TimeSpan.FromMilliseconds(worker.MaxBatchDurationMs);
         });
         return builder;
+    }
+
+    /// <summary>
+    /// Registers the worker's retry policies with their defaults: a batch rides out 105 s of database or storage outage
+    /// (1, 2, 4, 8, then 15 s six times) and one download 11.75 s of storage outage (0.25 s doubling to 4 s, six
+    /// retries) before its batch is retried. Both bind from configuration (Worker:Retry, Worker:FetchRetry).
+    /// </summary>
+    public static IServiceCollection AddWorkerRetryPolicies(this IServiceCollection services)
+    {
+        services.AddRetryPolicy(RetryPolicyOptions.WorkerBatch, retryLimit: 10, initialDelayMs: 1000, maxDelayMs: 15_000);
+        services.AddRetryPolicy(RetryPolicyOptions.WorkerFetch, retryLimit: 6, initialDelayMs: 250, maxDelayMs: 4000);
+        return services;
     }
 
     /// <summary>The model reference a configuration names (Worker:Model, Worker:ModelsDirectory, Inference:Dtype).</summary>
