@@ -254,7 +254,7 @@ public sealed class ImageJobBatchConsumer(
     /// </summary>
     internal static string? Classify(Exception ex) => ex switch
     {
-        CatalogObjectMissingException => "missing",
+        CatalogObjectMissingException => "not_found",
         CatalogObjectChangedException => "changed",
         CatalogObjectTooLargeException => "too_large",
         ImageDecodeException d => d.Reason switch
@@ -266,10 +266,10 @@ public sealed class ImageJobBatchConsumer(
             ImageFailureReason.UnsupportedFormat => "unsupported_format",
             _ => "unsupported",
         },
-        AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "missing",
+        AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "not_found",
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
         ArgumentException => "invalid_uri",
-        FileNotFoundException or DirectoryNotFoundException => "missing",
+        FileNotFoundException or DirectoryNotFoundException => "not_found",
         _ => null,
     };
 }

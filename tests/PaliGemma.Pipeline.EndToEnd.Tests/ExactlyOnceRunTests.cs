@@ -23,7 +23,7 @@ public sealed class ExactlyOnceRunTests(E2EServices services, ITestOutputHelper 
             ("bad/nested/deeper/truncated.png", Images.TruncatedPng(), "corrupt"),
             ("bad/zero-bytes.png", [], "empty"),
             ("photos/2/bomb.png", Images.DecompressionBombHeader(), "too_large"),
-            (DeletedKey, Images.Png(9999), "missing"),
+            (DeletedKey, Images.Png(9999), "not_found"),
         };
         await run.UploadAsync(good.Concat(bad.Select(b => (b.Key, b.Content))));
         var listed = await run.ListAsync();

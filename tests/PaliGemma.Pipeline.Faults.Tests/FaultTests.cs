@@ -162,7 +162,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var firstPass = new Dictionary<string, string>(bad, StringComparer.Ordinal);
         foreach (var uri in deleted)
         {
-            firstPass[uri] = "missing";
+            firstPass[uri] = "not_found";
         }
 
         foreach (var uri in overwritten)
@@ -179,17 +179,17 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var nextPassStarted = DateTime.UtcNow;
         var nextPass = await run.EnqueueAsync("enqueue-next");
         Assert.Equal(overwritten.Count + bad.Count, nextPass.Enqueued);
-        // Expected now: the catalog as relisted (new ETags), plus the deleted objects with their one 'missing' failure.
+        // Expected now: the catalog as relisted (new ETags), plus the deleted objects with their one 'not_found' failure.
         var secondPass = new Dictionary<string, string>(relisted, StringComparer.Ordinal);
         var secondReasons = new Dictionary<string, string>(bad, StringComparer.Ordinal);
         foreach (var uri in deleted)
         {
             secondPass[uri] = listed[uri];
-            secondReasons[uri] = "missing";
+            secondReasons[uri] = "not_found";
         }
 
         var snapshot = await FinishAsync(run, "5 objects deleted + 5 overwritten between listing and fetch", secondPass, secondReasons, nextPassStarted,
-            "deleted: one 'missing' failure each; overwritten: 'changed' for the listed ETag, then the new ETag processed by the next pass");
+            "deleted: one 'not_found' failure each; overwritten: 'changed' for the listed ETag, then the new ETag processed by the next pass");
         foreach (var uri in overwritten)
         {
             var oldEtag = listed[uri];

@@ -13,18 +13,18 @@ public sealed class ClassifyTests
 {
     public static TheoryData<Exception, string> PerImage => new()
     {
-        { new CatalogObjectMissingException("s3://b/k"), "missing" },
+        { new CatalogObjectMissingException("s3://b/k"), "not_found" },
         { new CatalogObjectChangedException("s3://b/k", "a", "b"), "changed" },
         { new CatalogObjectTooLargeException("s3://b/k", 10, 5), "too_large" },
         { new ImageDecodeException(ImageFailureReason.Empty, "empty"), "empty" },
         { new ImageDecodeException(ImageFailureReason.NotAnImage, "text"), "not_an_image" },
         { new ImageDecodeException(ImageFailureReason.Corrupt, "cut"), "corrupt" },
         { new ImageDecodeException(ImageFailureReason.TooLarge, "bomb"), "too_large" },
-        { new AmazonS3Exception("no such key") { StatusCode = HttpStatusCode.NotFound }, "missing" },
+        { new AmazonS3Exception("no such key") { StatusCode = HttpStatusCode.NotFound }, "not_found" },
         { new AmazonS3Exception("denied") { StatusCode = HttpStatusCode.Forbidden }, "forbidden" },
         { new ArgumentException("outside the catalog"), "invalid_uri" },
-        { new FileNotFoundException("gone"), "missing" },
-        { new DirectoryNotFoundException("gone"), "missing" },
+        { new FileNotFoundException("gone"), "not_found" },
+        { new DirectoryNotFoundException("gone"), "not_found" },
     };
 
     [Theory]

@@ -43,7 +43,7 @@ public sealed class ImageJobBatchConsumerTests(ITestOutputHelper output)
         Assert.Equal(Tasks.Order(), failures.Where(f => f.Uri == corrupt.Uri).Select(f => f.Task).Order());
         Assert.Equal(Tasks.Order(), failures.Where(f => f.Uri == missing.Uri).Select(f => f.Task).Order());
         Assert.All(failures.Where(f => f.Uri == corrupt.Uri), f => Assert.Equal("corrupt", f.Reason));
-        Assert.All(failures.Where(f => f.Uri == missing.Uri), f => Assert.Equal("missing", f.Reason));
+        Assert.All(failures.Where(f => f.Uri == missing.Uri), f => Assert.Equal("not_found", f.Reason));
         Assert.All(failures, f => Assert.False(string.IsNullOrWhiteSpace(f.Message), $"failure of {f.Uri} has no message"));
         Assert.All(failures, f => Assert.Equal(1, f.Attempts));
     }
