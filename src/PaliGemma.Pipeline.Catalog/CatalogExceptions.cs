@@ -27,7 +27,7 @@ public sealed class CatalogObjectChangedException : CatalogObjectException
     /// <summary>Creates the exception; <paramref name="actualETag"/> is null when the store only said "precondition failed".</summary>
     public CatalogObjectChangedException(string uri, string expectedETag, string? actualETag, Exception? innerException = null)
         : base(uri, $"Catalog object '{uri}' changed after it was listed: expected ETag {expectedETag}, found {actualETag ?? "a different one"}. " +
-                    "Its new version will be picked up by the next listing.", innerException)
+                    "The listed version can no longer be read.", innerException)
     {
         ExpectedETag = expectedETag;
         ActualETag = actualETag;

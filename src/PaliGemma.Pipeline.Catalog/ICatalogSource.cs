@@ -28,4 +28,14 @@ public interface ICatalogSource
     /// <exception cref="CatalogObjectTooLargeException">The object exceeds <see cref="CatalogOptions.MaxObjectBytes"/>.</exception>
     /// <exception cref="ArgumentException">The URI does not belong to this source.</exception>
     Task<byte[]> ReadAsync(string uri, string expectedETag, CancellationToken ct);
+
+    /// <summary>
+    /// Reads the object's current version, whatever it is, with the ETag of those very bytes. The worker uses it when
+    /// <see cref="ReadAsync"/> found the listed version overwritten, so that the new version is processed under its
+    /// own ETag and never mistaken for the listed one.
+    /// </summary>
+    /// <exception cref="CatalogObjectMissingException">The object no longer exists.</exception>
+    /// <exception cref="CatalogObjectTooLargeException">The object exceeds <see cref="CatalogOptions.MaxObjectBytes"/>.</exception>
+    /// <exception cref="ArgumentException">The URI does not belong to this source.</exception>
+    Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken ct);
 }

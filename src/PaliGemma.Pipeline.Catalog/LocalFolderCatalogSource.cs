@@ -131,8 +131,20 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     /// <inheritdoc />
     public async Task<byte[]> ReadAsync(string uri, string expectedETag, CancellationToken ct)
     {
-        ArgumentException.ThrowIfNullOrEmpty(uri);
         ArgumentException.ThrowIfNullOrEmpty(expectedETag);
+        var content = await ReadCurrentAsync(uri, ct).ConfigureAwait(false);
+        if (!string.Equals(content.ETag, expectedETag, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CatalogObjectChangedException(uri, expectedETag, content.ETag);
+        }
+
+        return content.Bytes;
+    }
+
+    /// <inheritdoc />
+    public async Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(uri);
         if (!Path.IsPathFullyQualified(uri))
         {
             throw new ArgumentException($"'{uri}' is not an absolute file path; local catalog objects are addressed by their full path.", nameof(uri));
@@ -174,13 +186,7 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
             throw new CatalogObjectMissingException(uri, e);
         }
 
-        var actual = Convert.ToHexStringLower(SHA256.HashData(content));
-        if (!string.Equals(actual, expectedETag, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new CatalogObjectChangedException(uri, expectedETag, actual);
-        }
-
-        return content;
+        return new CatalogContent(content, Convert.ToHexStringLower(SHA256.HashData(content)));
     }
 
     /// <summary>Why the file link at <paramref name="path"/> must not be listed (target outside, dangling, cyclic), or null.</summary>

@@ -138,20 +138,28 @@ public sealed class S3CatalogSource : ICatalogSource
     public async Task<byte[]> ReadAsync(string uri, string expectedETag, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(expectedETag);
+        return (await ReadCoreAsync(uri, expectedETag, ct).ConfigureAwait(false)).Bytes;
+    }
+
+    /// <inheritdoc />
+    public Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken ct) => ReadCoreAsync(uri, null, ct);
+
+    private async Task<CatalogContent> ReadCoreAsync(string uri, string? expectedETag, CancellationToken ct)
+    {
         var (bucket, key) = CatalogUri.ParseS3(uri);
         if (!string.Equals(bucket, Bucket, StringComparison.Ordinal) || !key.StartsWith(RootPrefix, StringComparison.Ordinal))
         {
             throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
         }
 
-        var expected = NormalizeETag(expectedETag);
+        var expected = expectedETag is null ? null : NormalizeETag(expectedETag);
         var request = new GetObjectRequest
         {
             BucketName = bucket,
             Key = key,
             // S3 and MinIO answer 412 when the object changed. s3rver ignores If-Match, so the response ETag is
             // compared below as well.
-            EtagToMatch = "\"" + expected + "\"",
+            EtagToMatch = expected is null ? null : "\"" + expected + "\"",
         };
 
         GetObjectResponse response;
@@ -163,7 +171,7 @@ public sealed class S3CatalogSource : ICatalogSource
         {
             throw new CatalogObjectMissingException(uri, e);
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.PreconditionFailed)
+        catch (AmazonS3Exception e) when (expected is not null && e.StatusCode == HttpStatusCode.PreconditionFailed)
         {
             throw new CatalogObjectChangedException(uri, expected, null, e);
         }
@@ -171,7 +179,7 @@ public sealed class S3CatalogSource : ICatalogSource
         using (response)
         {
             var actual = NormalizeETag(response.ETag);
-            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
+            if (expected is not null && !string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
             {
                 throw new CatalogObjectChangedException(uri, expected, actual);
             }
@@ -189,7 +197,7 @@ public sealed class S3CatalogSource : ICatalogSource
 
             var buffer = new byte[length];
             await response.ResponseStream.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
-            return buffer;
+            return new CatalogContent(buffer, actual);
         }
     }
 

@@ -21,14 +21,21 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
     private ICatalogSource? _local;
 
     /// <summary>Reads <paramref name="uri"/> if it is still the version <paramref name="etag"/>, retrying transient storage errors.</summary>
-    public async Task<byte[]> ReadAsync(string uri, string etag, CancellationToken cancellationToken)
+    public Task<byte[]> ReadAsync(string uri, string etag, CancellationToken cancellationToken) =>
+        WithRetryAsync(uri, source => source.ReadAsync(uri, etag, cancellationToken), cancellationToken);
+
+    /// <summary>Reads the current version of <paramref name="uri"/> with its ETag, retrying transient storage errors.</summary>
+    public Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken cancellationToken) =>
+        WithRetryAsync(uri, source => source.ReadCurrentAsync(uri, cancellationToken), cancellationToken);
+
+    private async Task<T> WithRetryAsync<T>(string uri, Func<ICatalogSource, Task<T>> read, CancellationToken cancellationToken)
     {
         var delays = retry.Get(RetryPolicyOptions.WorkerFetch).Delays();
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await ReadOnceAsync(uri, etag, cancellationToken).ConfigureAwait(false);
+                return await read(SourceFor(uri)).ConfigureAwait(false);
             }
             catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, cancellationToken))
             {
@@ -52,7 +59,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
         _ => false,
     };
 
-    private Task<byte[]> ReadOnceAsync(string uri, string etag, CancellationToken cancellationToken)
+    private ICatalogSource SourceFor(string uri)
     {
         if (CatalogUri.IsS3(uri))
         {
@@ -61,7 +68,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
                 throw new ArgumentException($"'{uri}' has no bucket.", nameof(uri));
             }
 
-            return _buckets.GetOrAdd(bucket, b => factory.Create("s3://" + b)).ReadAsync(uri, etag, cancellationToken);
+            return _buckets.GetOrAdd(bucket, b => factory.Create("s3://" + b));
         }
 
         var root = options.Value.LocalRoot;
@@ -70,8 +77,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
             throw new ArgumentException($"'{uri}' is a local path, but Worker:LocalRoot is not set, so this worker reads no local files.", nameof(uri));
         }
 
-        _local ??= factory.Create(root);
-        return _local.ReadAsync(uri, etag, cancellationToken);
+        return _local ??= factory.Create(root);
     }
 
     [LoggerMessage(EventId = 2101, EventName = "FetchRetrying", Level = LogLevel.Warning,

@@ -20,7 +20,7 @@ namespace PaliGemma.Pipeline.Worker;
 /// facts and failures in one transaction.
 /// </summary>
 /// <remarks>
-/// A bad image (missing, changed, not an image, too large, corrupt) becomes a failure row and never fails its batch
+/// A bad image (not found, not an image, too large, corrupt) becomes a failure row and never fails its batch
 /// mates. Anything else (database or storage unreachable) throws, so the whole batch is retried and redelivered;
 /// that is safe because every write is an upsert keyed by (object, etag, model, task).
 /// </remarks>
@@ -95,6 +95,8 @@ public sealed class ImageJobBatchConsumer(
         }
 
         var write = Stopwatch.StartNew();
+        // One statement upserts each key once: an overwritten object's new version may also fail in a batch mate.
+        failures = failures.DistinctBy(f => (f.Uri, f.ETag, f.Task)).ToList();
         await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
@@ -115,13 +117,29 @@ public sealed class ImageJobBatchConsumer(
     {
         var decoded = new PreprocessedImage?[work.Count];
         var errors = new (string Reason, string Message)?[work.Count];
+        var replaced = new (ImageJob Listed, string Message)?[work.Count];
         var parallelism = options.Value.DecodeParallelism > 0 ? options.Value.DecodeParallelism : Environment.ProcessorCount;
         await Parallel.ForEachAsync(Enumerable.Range(0, work.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
         {
             var job = work[i].Job;
             try
             {
-                var bytes = await reader.ReadAsync(job.Uri, job.ETag, token).ConfigureAwait(false);
+                byte[] bytes;
+                try
+                {
+                    bytes = await reader.ReadAsync(job.Uri, job.ETag, token).ConfigureAwait(false);
+                }
+                catch (CatalogObjectChangedException changed)
+                {
+                    // Overwritten since listing: the listed version is gone for good, so it gets its one 'changed'
+                    // failure, and the bytes there now are processed under the ETag of those very bytes (never under
+                    // the listed one). The next listing then finds the new version done instead of computing it again.
+                    var current = await reader.ReadCurrentAsync(job.Uri, token).ConfigureAwait(false);
+                    replaced[i] = (job, $"{changed.Message} Its current version (ETag {current.ETag}) was processed in its place.");
+                    work[i] = (job with { ETag = current.ETag, Size = current.Bytes.LongLength }, work[i].Tasks);
+                    bytes = current.Bytes;
+                }
+
                 decoded[i] = preprocessor.Preprocess(bytes, token);
             }
             catch (Exception ex) when (Classify(ex) is { } reason)
@@ -132,6 +150,12 @@ public sealed class ImageJobBatchConsumer(
 
         for (var i = 0; i < work.Count; i++)
         {
+            if (replaced[i] is { } r)
+            {
+                WorkerLog.ImageFailed(logger, r.Listed.Uri, r.Listed.RunId, "changed", r.Message);
+                failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(r.Listed.Uri, r.Listed.ETag, modelKey, t.Prompt, "changed", r.Message, r.Listed.RunId)));
+            }
+
             if (errors[i] is { } e)
             {
                 var job = work[i].Job;
@@ -149,6 +173,10 @@ public sealed class ImageJobBatchConsumer(
         var batchImages = new List<PreprocessedImage>();
         var requests = new List<GenerationRequest>();
         var owners = new List<(ImageJob Job, TaskSpec Task)>();
+        // An overwritten object processed under its new ETag can meet a job for that same version in this batch; one
+        // statement must not upsert a key twice, so each (object, version, task) is computed once.
+        var slots = new Dictionary<(string Uri, string ETag), int>();
+        var seenTasks = new HashSet<(string Uri, string ETag, string Prompt)>();
         for (var i = 0; i < work.Count; i++)
         {
             if (decoded[i] is not { } image)
@@ -157,10 +185,15 @@ public sealed class ImageJobBatchConsumer(
             }
 
             var job = work[i].Job;
-            images.Add(new ImageRecord(job.Uri, job.ETag, image.OriginalWidth, image.OriginalHeight, job.Size));
-            var slot = batchImages.Count;
-            batchImages.Add(image);
-            foreach (var spec in work[i].Tasks)
+            if (!slots.TryGetValue((job.Uri, job.ETag), out var slot))
+            {
+                slot = batchImages.Count;
+                slots.Add((job.Uri, job.ETag), slot);
+                images.Add(new ImageRecord(job.Uri, job.ETag, image.OriginalWidth, image.OriginalHeight, job.Size));
+                batchImages.Add(image);
+            }
+
+            foreach (var spec in work[i].Tasks.Where(t => seenTasks.Add((job.Uri, job.ETag, t.Prompt))))
             {
                 if (Validate(model, spec) is { } problem)
                 {

@@ -163,8 +163,15 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
         Assert.NotNull(changedError.ActualETag);
         Assert.Contains(changed, changedError.Message, StringComparison.Ordinal);
 
+        // The current version reads with the hash of exactly its bytes (sha256 of "after!", computed here by hand).
+        var current = await source.ReadCurrentAsync(changed, CancellationToken.None);
+        Assert.Equal("after!"u8.ToArray(), current.Bytes);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("after!"u8.ToArray())), current.ETag);
+        Assert.Equal(changedError.ActualETag, current.ETag);
+
         var missingError = await Assert.ThrowsAsync<CatalogObjectMissingException>(() => source.ReadAsync(deleted, items["deleted.jpg"].ETag, CancellationToken.None));
         Assert.Equal(deleted, missingError.Uri);
+        await Assert.ThrowsAsync<CatalogObjectMissingException>(() => source.ReadCurrentAsync(deleted, CancellationToken.None));
     }
 
     [Fact]

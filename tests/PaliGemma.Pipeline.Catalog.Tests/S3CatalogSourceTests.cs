@@ -103,6 +103,12 @@ public sealed class S3CatalogSourceTests(S3ServerFixture s3) : IClassFixture<S3S
         // And the new version reads with its new ETag (quoted or not)
         Assert.Equal("new content"u8.ToArray(), await source.ReadAsync(items["changed.jpg"].Uri, newETag, CancellationToken.None));
         Assert.Equal("new content"u8.ToArray(), await source.ReadAsync(items["changed.jpg"].Uri, "\"" + newETag + "\"", CancellationToken.None));
+
+        // And reading the current version gives those bytes with the ETag the server gave them
+        var current = await source.ReadCurrentAsync(items["changed.jpg"].Uri, CancellationToken.None);
+        Assert.Equal("new content"u8.ToArray(), current.Bytes);
+        Assert.Equal(newETag, current.ETag);
+        await Assert.ThrowsAsync<CatalogObjectMissingException>(() => source.ReadCurrentAsync(items["gone.jpg"].Uri, CancellationToken.None));
     }
 
     [S3Fact]

@@ -165,20 +165,31 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
             firstPass[uri] = "not_found";
         }
 
+        // An overwritten object's listed version gets one 'changed' failure, and its new version is processed in the
+        // same pass under the new ETag: the expected outcome per object is the new ETag's result.
+        var firstPassVersions = new Dictionary<string, string>(listed, StringComparer.Ordinal);
         foreach (var uri in overwritten)
         {
-            firstPass[uri] = "changed";
+            firstPassVersions[uri] = newEtags[KeyOf(run, uri)];
         }
 
-        await FinishAsync(run, "producer SIGKILL mid-enumeration, same command re-run", listed, firstPass, killedAt,
+        var firstSnapshot = await FinishAsync(run, "producer SIGKILL mid-enumeration, same command re-run", firstPassVersions, firstPass, killedAt,
             $"killed after {checkpointed} objects checkpointed; re-run resumed and enqueued {resumed.Enqueued}");
+        foreach (var uri in overwritten)
+        {
+            var changed = firstSnapshot.Failures.Where(f => f.Uri == uri && f.ETag == listed[uri]).ToList();
+            Assert.Equal(PipelineRun.Tasks.Length, changed.Count);
+            Assert.All(changed, f => Assert.Equal("changed", f.Reason));
+            Assert.DoesNotContain(firstSnapshot.Results, r => r.Uri == uri && r.ETag == listed[uri]);
+        }
 
-        // The next pass (nightly) sees the new ETags and processes exactly those; the deleted objects stay failures.
+        // The next pass (nightly) sees the new ETags, finds them done already, and retries only the bad objects; the
+        // deleted objects stay failures.
         var relisted = await run.ListAsync();
         Assert.Equal(listed.Count - deleted.Count, relisted.Count);
         var nextPassStarted = DateTime.UtcNow;
         var nextPass = await run.EnqueueAsync("enqueue-next");
-        Assert.Equal(overwritten.Count + bad.Count, nextPass.Enqueued);
+        Assert.Equal(bad.Count, nextPass.Enqueued);
         // Expected now: the catalog as relisted (new ETags), plus the deleted objects with their one 'not_found' failure.
         var secondPass = new Dictionary<string, string>(relisted, StringComparer.Ordinal);
         var secondReasons = new Dictionary<string, string>(bad, StringComparer.Ordinal);
@@ -189,7 +200,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         }
 
         var snapshot = await FinishAsync(run, "5 objects deleted + 5 overwritten between listing and fetch", secondPass, secondReasons, nextPassStarted,
-            "deleted: one 'not_found' failure each; overwritten: 'changed' for the listed ETag, then the new ETag processed by the next pass");
+            "deleted: one 'not_found' failure each; overwritten: 'changed' for the listed ETag and the new ETag processed in the same pass, reused by the next");
         foreach (var uri in overwritten)
         {
             var oldEtag = listed[uri];
