@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.EntityFrameworkCore;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
@@ -73,7 +72,7 @@ internal static class StatusCommand
             return ExitCodes.Ok;
         }
 
-        var runs = await ListRunsAsync(c, limit, ct).ConfigureAwait(false);
+        var runs = await c.Store.ListRunsAsync(limit, ct).ConfigureAwait(false);
         if (runs.Count == 0)
         {
             await c.Error.WriteLineAsync("No runs yet. Start one with `pgpipe run` or `pgpipe enqueue`.").ConfigureAwait(false);
@@ -106,34 +105,6 @@ internal static class StatusCommand
         }
 
         return ExitCodes.Ok;
-    }
-
-    private static async Task<IReadOnlyList<RunInfo>> ListRunsAsync(ReadContext c, int limit, CancellationToken ct)
-    {
-        // ResultStore has no "list runs" query; the run table is small, so read ids through the EF model and let
-        // GetRunAsync build each RunInfo exactly as the rest of the store does.
-        var options = StoreAccess.GetDatabaseOptions(c.Configuration);
-        var factory = new PipelineDbContextFactory(Microsoft.Extensions.Options.Options.Create(options));
-        List<Guid> ids;
-        await using (var context = factory.CreateDbContext())
-        {
-            ids = await context.Runs.AsNoTracking()
-                .OrderByDescending(r => r.CreatedAt).ThenBy(r => r.Name)
-                .Take(limit)
-                .Select(r => r.Id)
-                .ToListAsync(ct).ConfigureAwait(false);
-        }
-
-        var runs = new List<RunInfo>(ids.Count);
-        foreach (var id in ids)
-        {
-            if (await c.Store.GetRunAsync(id, ct).ConfigureAwait(false) is { } run)
-            {
-                runs.Add(run);
-            }
-        }
-
-        return runs;
     }
 
     private static async Task WriteOneAsync(ReadContext c, RunInfo run, RunStatus s, TimeSpan window)
