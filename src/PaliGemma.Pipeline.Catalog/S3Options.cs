@@ -70,14 +70,7 @@ public sealed class S3Options
             return SecretKey;
         }
 
-        try
-        {
-            return File.ReadAllText(SecretKeyFile).TrimEnd('\r', '\n');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            throw new InvalidOperationException($"{SectionName}:SecretKeyFile names '{SecretKeyFile}', which cannot be read: {e.GetType().Name}.", e);
-        }
+        return SecretFile.Read(SecretKeyFile, $"{SectionName}:{nameof(SecretKeyFile)}");
     }
 
     private static string Redact(string? secret) => string.IsNullOrEmpty(secret) ? "(not set)" : "(set, redacted)";

@@ -96,7 +96,7 @@ public sealed class DatabaseOptions
     public string ResolveConnectionString()
     {
         var configured = !string.IsNullOrWhiteSpace(ConnectionString) ? ConnectionString
-            : !string.IsNullOrWhiteSpace(ConnectionStringFile) ? ReadSecretFile(ConnectionStringFile, nameof(ConnectionStringFile))
+            : !string.IsNullOrWhiteSpace(ConnectionStringFile) ? SecretFile.Read(ConnectionStringFile, $"{SectionName}:{nameof(ConnectionStringFile)}")
             : null;
         if (configured is null)
         {
@@ -112,7 +112,7 @@ public sealed class DatabaseOptions
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(configured);
         if (!string.IsNullOrWhiteSpace(PasswordFile))
         {
-            builder.Password = ReadSecretFile(PasswordFile, nameof(PasswordFile));
+            builder.Password = SecretFile.Read(PasswordFile, $"{SectionName}:{nameof(PasswordFile)}");
         }
 
         if (!string.IsNullOrWhiteSpace(SslMode))
@@ -140,19 +140,6 @@ public sealed class DatabaseOptions
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
             return ConnectionString ?? string.Empty;
-        }
-    }
-
-    /// <summary>Reads a secret file, dropping trailing line breaks (editors and `echo` add one).</summary>
-    internal static string ReadSecretFile(string path, string setting)
-    {
-        try
-        {
-            return File.ReadAllText(path).TrimEnd('\r', '\n');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            throw new InvalidOperationException($"{SectionName}:{setting} names '{path}', which cannot be read: {e.GetType().Name}.", e);
         }
     }
 }

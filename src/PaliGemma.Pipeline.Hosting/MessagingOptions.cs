@@ -79,14 +79,7 @@ public sealed class MessagingOptions
             return Password;
         }
 
-        try
-        {
-            return File.ReadAllText(PasswordFile).TrimEnd('\r', '\n');
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            throw new InvalidOperationException($"{SectionName}:PasswordFile names '{PasswordFile}', which cannot be read: {e.GetType().Name}.", e);
-        }
+        return SecretFile.Read(PasswordFile, $"{SectionName}:{nameof(PasswordFile)}");
     }
 
     /// <summary>A redacted description for logs.</summary>
