@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Inference.Runtime;
 
