@@ -301,7 +301,7 @@ public sealed class ImageJobBatchConsumer(
         },
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "not_found",
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
-        ArgumentException => "invalid_uri",
+        CatalogUriException => "invalid_uri",
         FileNotFoundException or DirectoryNotFoundException => "not_found",
         _ => null,
     };
