@@ -95,8 +95,6 @@ public sealed class ImageJobBatchConsumer(
         }
 
         var write = Stopwatch.StartNew();
-        // One statement upserts each key once: an overwritten object's new version may also fail in a batch mate.
-        failures = failures.DistinctBy(f => (f.Uri, f.ETag, f.Task)).ToList();
         await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
