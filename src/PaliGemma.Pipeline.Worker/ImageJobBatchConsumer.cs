@@ -267,29 +267,14 @@ public sealed class ImageJobBatchConsumer(
     /// </summary>
     internal static string StorableText(string text) => text.Contains('\0', StringComparison.Ordinal) ? text.Replace('\0', '\uFFFD') : text;
 
-    private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec)
-    {
-        try
-        {
-            PaliGemmaTask.Parse(spec.Prompt);
-            var prefix = model.BuildPrefix(spec.Prompt);
-            if (spec.MaxNewTokens < 1)
-            {
-                return ("invalid_task", $"max_new_tokens must be at least 1, got {spec.MaxNewTokens}.");
-            }
-
-            if (model.Config.MaxPositionEmbeddings is { } limit && prefix.Length + spec.MaxNewTokens > limit)
-            {
-                return ("prompt_too_long", $"Prompt needs {prefix.Length} prefix tokens + {spec.MaxNewTokens} new tokens; the model allows {limit} positions.");
-            }
-
-            return null;
-        }
-        catch (ArgumentException ex)
-        {
-            return ("invalid_task", ex.Message);
-        }
-    }
+    /// <summary>
+    /// The model-specific check of one task. Whether its prompt parses and its limit is sane was settled by the
+    /// endpoint's validation filter before batching, so only whether it fits this model's positions is left.
+    /// </summary>
+    private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec) =>
+        TaskValidation.FitProblem(spec.Prompt, model.BuildPrefix(spec.Prompt).Length, spec.MaxNewTokens, model.Config.MaxPositionEmbeddings) is { } problem
+            ? ("prompt_too_long", problem)
+            : null;
 
     /// <summary>results.boxes: [{"label","x1","y1","x2","y2"}] plus "mask": {"size":[h,w],"counts"} where decoded; null for text tasks.</summary>
     internal static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
