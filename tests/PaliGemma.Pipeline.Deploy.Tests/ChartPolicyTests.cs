@@ -38,6 +38,34 @@ public sealed partial class ChartPolicyTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Install_commands_in_the_readme_and_examples_are_the_ones_ci_renders()
+    {
+        // Every `helm upgrade --install` a user is shown, in the README and in the examples' headers.
+        var sources = new[] { Path.Combine(RepositoryFiles.Root, "README.md") }.Concat(RepositoryFiles.ChartExamples);
+        var commands = sources.SelectMany(f => File.ReadLines(f).Where(l => l.Contains("helm upgrade --install", StringComparison.Ordinal))
+            .Select(l => (File: Path.GetFileName(f), Line: l.TrimStart(' ', '#').Trim()))).ToList();
+        var shown = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (file, line) in commands)
+        {
+            output.WriteLine($"{file}: {line}");
+            var m = InstallCommand().Match(line);
+            Assert.True(m.Success, $"{file}: '{line}' is not of the form CI renders: helm upgrade --install RELEASE helm/pgpipe -n NAMESPACE --create-namespace -f FILE");
+            Assert.Equal(RenderedChart.Release, m.Groups["release"].Value);
+            Assert.Equal(RenderedChart.Namespace, m.Groups["namespace"].Value);
+            shown.Add(m.Groups["file"].Value);
+        }
+
+        // Each example is shown, and each shown file is one CI renders (RenderedChart.ValueFiles, same release and
+        // namespace), so the commands users copy are the renderings the other tests check.
+        var examples = RenderedChart.ValueFiles.Where(f => f.StartsWith("examples/", StringComparison.Ordinal)).Select(f => "helm/pgpipe/" + f).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal(examples.Order(StringComparer.Ordinal), shown.Order(StringComparer.Ordinal));
+        foreach (var file in shown)
+        {
+            Assert.NotEmpty(RenderedChart.For(file["helm/pgpipe/".Length..]).Objects);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(RenderedChart.ValueFileData), MemberType = typeof(RenderedChart))]
     public void Every_container_runs_non_root_on_a_read_only_root_filesystem_without_capabilities(string valuesFile)
@@ -229,6 +257,9 @@ public sealed partial class ChartPolicyTests(ITestOutputHelper output)
 
     private static int HookWeight(JsonObject obj) =>
         int.Parse((string?)obj["metadata"]?["annotations"]?["helm.sh/hook-weight"] ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^helm upgrade --install (?<release>\S+) helm/pgpipe -n (?<namespace>\S+) --create-namespace -f (?<file>\S+)$")]
+    private static partial Regex InstallCommand();
 
     [GeneratedRegex(@"\b(?:required|fail)\s+""((?:[^""\\]|\\.)+)""")]
     private static partial Regex ChartMessage();
