@@ -35,7 +35,7 @@ public sealed class ManifestSchemaTests(ITestOutputHelper output)
     public void The_validator_rejects_what_an_api_server_or_keda_would()
     {
         // Given objects a template slip produces: a port name where a number belongs, a replica count as a string,
-        // a Deployment without its selector, a kind no schema knows.
+        // missing required fields, a kind no schema knows, unknown fields.
         var broken = new[]
         {
             """{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [{"name": "w", "ports": [{"containerPort": "observability"}]}]}}}}""",
@@ -44,6 +44,9 @@ public sealed class ManifestSchemaTests(ITestOutputHelper output)
             """{"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication", "metadata": {"name": "t"}, "spec": {"secretTargetRef": [{"parameter": "host"}]}}""",
             """{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "p"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}}""",
             """{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}}""",
+            // Fields the schemas leave open but a strict API server refuses: a key one level off, a misspelt key.
+            """{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [{"name": "w"}], "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "m", "sizeLimit": "40Gi"}}]}}}}""",
+            """{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "w"}, "spec": {"scaleTargetRef": {"name": "w"}, "triggers": [{"type": "rabbitmq", "metadata": {"queueName": "q"}}], "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSecond": 900}}}}}}""",
         };
 
         // When they are validated.

@@ -1,5 +1,6 @@
 // Validates Kubernetes objects against the API schemas of kubernetes-models (core and built-in groups) and
-// @kubernetes-models/keda (keda.sh), the JSON schemas the API server and KEDA's CRDs publish.
+// @kubernetes-models/keda (keda.sh), the JSON schemas the API server and KEDA's CRDs publish, and refuses fields
+// those types do not have, as an API server's strict field validation does (unknown-fields.mjs).
 //
 //   node tools/node/validate-manifests.mjs < objects.json
 //
@@ -7,6 +8,7 @@
 // { "models": { package: version }, "results": [ { apiVersion, kind, name, model, errors: [...] } ] }, one result per
 // input object in order. An object of a kind neither package models is an error, never a pass. Exit 0 when it ran.
 import { readFileSync } from "node:fs";
+import { unknownFields } from "./unknown-fields.mjs";
 
 /** The module of a kind's model: kubernetes-models/<group>/<version>/<Kind> (core: v1/<Kind>). */
 function modelPath(apiVersion, kind) {
@@ -53,6 +55,7 @@ async function validate(object) {
       : [String(e?.message ?? e)];
     result.errors.push(...details);
   }
+  result.errors.push(...unknownFields(object, path, kind));
   return result;
 }
 
