@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes a random-weight, PaliGemma-2-shaped model folder for tests and benchmarks.
 
-The folder follows the onnx-community layout and tensor contract (DESIGN.md sections 4 and 7) so the
+The folder follows the onnx-community layout and tensor contract (docs/architecture.md, section 2) so the
 same files run in transformers.js (the reference) and in our C# runtime:
 
   onnx/vision_encoder.onnx         pixel_values f32 [B,3,H,W] -> image_features [B,N,D] (projected, / sqrt(D))

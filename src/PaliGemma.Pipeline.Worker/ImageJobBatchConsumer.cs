@@ -90,13 +90,25 @@ public sealed class ImageJobBatchConsumer(
         var images = new List<ImageRecord>();
         if (work.Count > 0)
         {
-            var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, ct).ConfigureAwait(false);
-            await GenerateAsync(model, work, decoded, modelKey, results, failures, images, ct).ConfigureAwait(false);
+            // A batch past Worker:MaxBatchDurationMs is stuck (a pathological image, a hung read): it is abandoned,
+            // not retried in place, since a second attempt of the same length could outlive the broker's consumer
+            // timeout. Its combinations get a 'timeout' failure, so the run accounts for them and the next pass
+            // retries them. The final write keeps the consumer's own token: an outage there is an infrastructure fault.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(options.Value.MaxBatchDurationMs);
+            try
+            {
+                var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, deadline.Token).ConfigureAwait(false);
+                await GenerateAsync(model, work, decoded, modelKey, results, failures, images, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                results.Clear();
+                AbandonTimedOut(work, failures, modelKey, started.ElapsedMilliseconds);
+            }
         }
 
         var write = Stopwatch.StartNew();
-        // One statement upserts each key once: an overwritten object's new version may also fail in a batch mate.
-        failures = failures.DistinctBy(f => (f.Uri, f.ETag, f.Task)).ToList();
         await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
@@ -110,6 +122,19 @@ public sealed class ImageJobBatchConsumer(
 
         metrics.Batch(jobs.Count, started.Elapsed);
         WorkerLog.BatchDone(logger, jobs.Count, results.Count, failures.Count, skipped, started.ElapsedMilliseconds);
+    }
+
+    private void AbandonTimedOut(List<(ImageJob Job, List<TaskSpec> Tasks)> work, List<FailureRecord> failures, string modelKey, long elapsedMs)
+    {
+        var limit = options.Value.MaxBatchDurationMs;
+        WorkerLog.BatchTimedOut(logger, work.Count, elapsedMs, limit);
+        var message = $"Its batch of {work.Count} images ran past Worker:MaxBatchDurationMs ({limit} ms) and was abandoned; the next pass retries it.";
+        var recorded = failures.Select(f => (f.Uri, f.ETag, f.Task)).ToHashSet();
+        foreach (var (job, tasks) in work)
+        {
+            failures.AddRange(tasks.Where(t => !recorded.Contains((job.Uri, job.ETag, t.Prompt)))
+                .Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, "timeout", message, job.RunId)));
+        }
     }
 
     private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(List<(ImageJob Job, List<TaskSpec> Tasks)> work, ImagePreprocessor preprocessor,
@@ -301,7 +326,7 @@ public sealed class ImageJobBatchConsumer(
         },
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "not_found",
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
-        ArgumentException => "invalid_uri",
+        CatalogUriException => "invalid_uri",
         FileNotFoundException or DirectoryNotFoundException => "not_found",
         _ => null,
     };

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Inference.Runtime;
 
@@ -32,6 +33,12 @@ public sealed class InferenceOptions
 {
     /// <summary>Configuration section name.</summary>
     public const string SectionName = "Inference";
+
+    /// <summary>
+    /// A shallow copy, for a host that adjusts settings for its own model: options bound from configuration are shared
+    /// by every consumer of <c>IOptions&lt;InferenceOptions&gt;</c>, so they are never changed in place.
+    /// </summary>
+    public InferenceOptions Copy() => (InferenceOptions)MemberwiseClone();
 
     /// <summary>Graph file variant: fp32, fp16, q4, q4f16, int8, uint8, quantized, bnb4.</summary>
     public string Dtype { get; set; } = "fp32";
