@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Microsoft.ML.OnnxRuntime;
 
 namespace PaliGemma.Inference.Runtime;
 
@@ -34,8 +33,8 @@ public sealed partial class DeviceOutOfMemoryException : InvalidOperationExcepti
     /// <summary>The batch's KV cache at its longest (every row at its prefix plus its token limit).</summary>
     public long KvCacheBytes { get; }
 
-    /// <summary>True when an ONNX Runtime error is a failed memory allocation (BFC arena, CUDA, cuBLAS or cuDNN).</summary>
-    public static bool IsOutOfMemory(OnnxRuntimeException exception)
+    /// <summary>True when an ONNX Runtime error's message reports a failed memory allocation (BFC arena, CUDA, cuBLAS or cuDNN).</summary>
+    public static bool IsOutOfMemory(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
         return OutOfMemoryPattern().IsMatch(exception.Message);
