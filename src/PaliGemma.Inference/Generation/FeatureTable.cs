@@ -17,21 +17,21 @@ internal sealed class FeatureTable : IDisposable
 {
     private readonly Dictionary<int, int> _slots;
 
-    private FeatureTable(OrtValue value, Dictionary<int, int> slots, Dictionary<int, double> visionMs)
+    private FeatureTable(Dictionary<int, int> slots, Dictionary<int, double> visionMs)
     {
-        Value = value;
         _slots = slots;
         VisionMs = visionMs;
     }
 
-    public OrtValue Value { get; }
+    /// <summary>The [F, N, D] features (set once the first chunk has run).</summary>
+    public OrtValue Value { get; private set; } = null!;
 
     /// <summary>Vision encoder time per image (its chunk's time shared by the chunk's images).</summary>
     public IReadOnlyDictionary<int, double> VisionMs { get; }
 
     public int Slot(int imageIndex) => _slots[imageIndex];
 
-    public void Dispose() => Value.Dispose();
+    public void Dispose() => Value?.Dispose();
 
     /// <summary>Runs the vision encoder over every image the rows name, in chunks of at most <paramref name="chunkSize"/>.</summary>
     public static FeatureTable Encode(ModelGraphs g, GenerationCall call, IReadOnlyList<PreprocessedImage> images, IEnumerable<int> imageIndices,
@@ -41,83 +41,101 @@ internal sealed class FeatureTable : IDisposable
         var slots = needed.Select((image, slot) => (image, slot)).ToDictionary(x => x.image, x => x.slot);
         var visionMs = new Dictionary<int, double>(needed.Count);
         var c = g.Contract;
-        var tokens = c.ImageTokens;
-        var hidden = c.Hidden;
-        var side = g.Memory.StateSide;
-        var perImageBytes = (long)tokens * hidden * TensorOps.ElementSize(c.FeatureType);
-        var pixelCount = 3 * height * width;
         call.Counter.Phase = TransferPhase.Vision;
-
-        // One chunk binds the output to fresh provider memory; several write into views of one table so the merge
-        // sees a single [F, N, D] tensor without a concatenation.
-        OrtValue? table = needed.Count > chunkSize ? OrtValue.CreateAllocatedTensorValue(g.Memory.Allocator(side), c.FeatureType, [needed.Count, tokens, hidden]) : null;
+        using var vision = new BoundGraph(g.Vision, g.Memory, call.Counter);
+        FeatureTable? building = null;
         try
         {
-            using var vision = new BoundGraph(g.Vision, g.Memory, call.Counter);
-            Span<OrtValue?> output = new OrtValue?[1];
+            building = new FeatureTable(slots, visionMs);
+            var result = building;
+            if (needed.Count > chunkSize)
+            {
+                // Several chunks write into views of one table, so the merge sees a single [F, N, D] tensor.
+                result.Value = OrtValue.CreateAllocatedTensorValue(g.Memory.Allocator(g.Memory.StateSide), c.FeatureType, [needed.Count, c.ImageTokens, c.Hidden]);
+            }
+
             for (var start = 0; start < needed.Count; start += chunkSize)
             {
                 ct.ThrowIfCancellationRequested();
-                var count = Math.Min(chunkSize, needed.Count - start);
-                var pixels = MemoryMarshal.AsBytes(g.Host.Pixels.Span<byte>((long)count * pixelCount * TensorOps.ElementSize(c.PixelType)));
-                for (var i = 0; i < count; i++)
-                {
-                    var src = images[needed[start + i]].PixelValues;
-                    if (src.Length != pixelCount)
-                    {
-                        throw new ArgumentException($"Image {needed[start + i]} has {src.Length} pixel values; this model expects {pixelCount} (3x{height}x{width}).", nameof(images));
-                    }
-
-                    TensorOps.CopyConvert(MemoryMarshal.AsBytes(src.AsSpan()), TensorElementType.Float, pixels[(i * pixelCount * TensorOps.ElementSize(c.PixelType))..], c.PixelType, pixelCount);
-                }
-
-                using var pixelView = g.Host.Pixels.View(c.PixelType, [count, 3, height, width]);
-                using var slice = table is null ? null : OrtValue.CreateTensorValueWithData(g.Memory.Info(side), c.FeatureType, [count, tokens, hidden],
-                    DeviceMemory.DataPointer(table) + (nint)(start * perImageBytes), count * perImageBytes);
-                vision.Input(GraphContract.PixelValues, pixelView, MemorySide.Host);
-                if (slice is null)
-                {
-                    vision.Output(GraphContract.ImageFeatures, side);
-                }
-                else
-                {
-                    vision.Output(GraphContract.ImageFeatures, slice, side);
-                }
-
+                var chunk = needed.GetRange(start, Math.Min(chunkSize, needed.Count - start));
                 var sw = Stopwatch.StartNew();
-                vision.Run(call.RunOptions, output);
-                call.Statistics.Vision += sw.Elapsed;
-                var produced = output[0]!;
-                output[0] = null;
-                if (table is null)
+                if (result.Value is null)
                 {
-                    table = produced;
+                    result.Value = EncodeChunk(g, vision, call, images, chunk, null, start, height, width)!;
                 }
                 else
                 {
-                    produced.Dispose();
+                    EncodeChunk(g, vision, call, images, chunk, result.Value, start, height, width);
                 }
 
-                var shape = table.GetTensorTypeAndShape().Shape;
-                if (shape.Length != 3 || shape[1] != tokens || shape[2] != hidden)
+                call.Statistics.Vision += sw.Elapsed;
+                var shape = result.Value.GetTensorTypeAndShape().Shape;
+                if (shape.Length != 3 || shape[1] != c.ImageTokens || shape[2] != c.Hidden)
                 {
-                    throw new ModelFormatException(visionPath, $"produced image_features [{string.Join(",", shape)}], expected [B,{tokens},{hidden}].");
+                    throw new ModelFormatException(visionPath, $"produced image_features [{string.Join(",", shape)}], expected [B,{c.ImageTokens},{c.Hidden}].");
                 }
 
-                for (var i = 0; i < count; i++)
+                foreach (var image in chunk)
                 {
-                    visionMs[needed[start + i]] = sw.Elapsed.TotalMilliseconds / count;
+                    visionMs[image] = sw.Elapsed.TotalMilliseconds / chunk.Count;
                 }
             }
 
             call.Statistics.Images += needed.Count;
-            var result = new FeatureTable(table!, slots, visionMs);
-            table = null;
+            building = null;
             return result;
         }
         finally
         {
-            table?.Dispose();
+            building?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One vision call: pixels from the reused host buffer in, features out where state lives. Writes into
+    /// <paramref name="table"/> at <paramref name="start"/> when given (returns null), else returns the provider's new tensor.
+    /// </summary>
+    private static OrtValue? EncodeChunk(ModelGraphs g, BoundGraph vision, GenerationCall call, IReadOnlyList<PreprocessedImage> images, List<int> chunk,
+        OrtValue? table, int start, int height, int width)
+    {
+        var c = g.Contract;
+        var side = g.Memory.StateSide;
+        var pixelCount = 3 * height * width;
+        var pixelSize = TensorOps.ElementSize(c.PixelType);
+        var pixels = g.Host.Pixels.Span<byte>((long)chunk.Count * pixelCount * pixelSize);
+        for (var i = 0; i < chunk.Count; i++)
+        {
+            var src = images[chunk[i]].PixelValues;
+            if (src.Length != pixelCount)
+            {
+                throw new ArgumentException($"Image {chunk[i]} has {src.Length} pixel values; this model expects {pixelCount} (3x{height}x{width}).", nameof(images));
+            }
+
+            TensorOps.CopyConvert(MemoryMarshal.AsBytes(src.AsSpan()), TensorElementType.Float, pixels[(i * pixelCount * pixelSize)..], c.PixelType, pixelCount);
+        }
+
+        using var pixelView = g.Host.Pixels.View(c.PixelType, [chunk.Count, 3, height, width]);
+        vision.Input(GraphContract.PixelValues, pixelView, MemorySide.Host);
+        var perImage = (long)c.ImageTokens * c.Hidden * TensorOps.ElementSize(c.FeatureType);
+        using var slice = table is null ? null : OrtValue.CreateTensorValueWithData(g.Memory.Info(side), c.FeatureType, [chunk.Count, c.ImageTokens, c.Hidden],
+            DeviceMemory.DataPointer(table) + (nint)(start * perImage), chunk.Count * perImage);
+        if (slice is null)
+        {
+            vision.Output(GraphContract.ImageFeatures, side);
+        }
+        else
+        {
+            vision.Output(GraphContract.ImageFeatures, slice, side);
+        }
+
+        Span<OrtValue?> output = new OrtValue?[1];
+        vision.Run(call.RunOptions, output);
+        if (table is null)
+        {
+            return output[0]!;
+        }
+
+        output[0]!.Dispose();
+        return null;
     }
 }

@@ -209,33 +209,10 @@ public sealed class PaliGemmaModel : IDisposable
         using var runOptions = new RunOptions();
         using var registration = ct.Register(() => runOptions.Terminate = true);
         var call = new GenerationCall(runOptions, statistics, transfers);
-        var stage = "the vision encoder";
-        var batchRows = Math.Min(rows.Length, _options.MaxBatchSize);
-        var positions = rows.Max(r => r.Prefix.Length + r.MaxNewTokens);
+        var failing = new FailingBatch("the vision encoder", Math.Min(rows.Length, _options.MaxBatchSize), rows.Max(r => r.Prefix.Length + r.MaxNewTokens));
         try
         {
-            using var features = FeatureTable.Encode(_graphs, call, images, rows.Select(r => r.ImageIndex), _options.MaxBatchSize,
-                Preprocessor.Height, Preprocessor.Width, Folder.VisionEncoderPath, ct);
-            var index = 0;
-            foreach (var batch in PlanBatches(rows))
-            {
-                ct.ThrowIfCancellationRequested();
-                stage = "prefill and decoding";
-                batchRows = batch.Count;
-                positions = batch.Max(r => r.Prefix.Length + r.MaxNewTokens);
-                var sw = Stopwatch.StartNew();
-                using (var decoder = new BatchDecoder(_graphs, call, batch, _eos))
-                {
-                    decoder.Run(index++, features, ct);
-                }
-
-                call.Statistics.Batches++;
-                var share = sw.Elapsed.TotalMilliseconds / batch.Count;
-                foreach (var row in batch)
-                {
-                    row.Milliseconds = share + (features.VisionMs[row.ImageIndex] / batch.Count(r => r.ImageIndex == row.ImageIndex));
-                }
-            }
+            RunBatches(images, rows, call, failing, ct);
         }
         catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
         {
@@ -243,8 +220,44 @@ public sealed class PaliGemmaModel : IDisposable
         }
         catch (OnnxRuntimeException ex) when (DeviceOutOfMemoryException.IsOutOfMemory(ex))
         {
-            throw new DeviceOutOfMemoryException(Device, stage, batchRows, positions, KvBytesPerPosition, ex);
+            throw new DeviceOutOfMemoryException(Device, failing.Stage, failing.Rows, failing.Positions, KvBytesPerPosition, ex);
         }
+    }
+
+    /// <summary>Which stage and batch shape were running, for the out-of-memory message.</summary>
+    private sealed class FailingBatch(string stage, int rows, int positions)
+    {
+        public string Stage { get; set; } = stage;
+        public int Rows { get; set; } = rows;
+        public int Positions { get; set; } = positions;
+    }
+
+    private void RunBatches(IReadOnlyList<PreprocessedImage> images, GenerationRow[] rows, GenerationCall call, FailingBatch failing, CancellationToken ct)
+    {
+        using var features = FeatureTable.Encode(_graphs, call, images, rows.Select(r => r.ImageIndex), _options.MaxBatchSize,
+            Preprocessor.Height, Preprocessor.Width, Folder.VisionEncoderPath, ct);
+        var index = 0;
+        foreach (var batch in PlanBatches(rows))
+        {
+            ct.ThrowIfCancellationRequested();
+            failing.Stage = "prefill and decoding";
+            failing.Rows = batch.Count;
+            failing.Positions = batch.Max(r => r.Prefix.Length + r.MaxNewTokens);
+            var sw = Stopwatch.StartNew();
+            RunBatch(batch, index++, features, call, ct);
+            call.Statistics.Batches++;
+            var share = sw.Elapsed.TotalMilliseconds / batch.Count;
+            foreach (var row in batch)
+            {
+                row.Milliseconds = share + (features.VisionMs[row.ImageIndex] / batch.Count(r => r.ImageIndex == row.ImageIndex));
+            }
+        }
+    }
+
+    private void RunBatch(List<GenerationRow> batch, int index, FeatureTable features, GenerationCall call, CancellationToken ct)
+    {
+        using var decoder = new BatchDecoder(_graphs, call, batch, _eos);
+        decoder.Run(index, features, ct);
     }
 
     /// <inheritdoc />

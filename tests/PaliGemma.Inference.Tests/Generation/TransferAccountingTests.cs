@@ -77,6 +77,23 @@ public sealed class TransferAccountingTests(ITestOutputHelper output)
         Assert.True(onHost.Transfers.DecodeBytesPerRowStep > 100 * onDevice.Transfers.DecodeBytesPerRowStep);
     }
 
+    [Theory]
+    [InlineData("tiny", "56x56")]
+    [InlineData("tiny-masked", "42x42")]
+    public void Batches_smaller_than_the_call_share_one_feature_table_and_give_the_same_tokens(string modelName, string size)
+    {
+        using var wide = Load(modelName, hostBound: false);
+        using var narrow = Load(modelName, hostBound: false, maxBatchSize: 2);
+        var (images, requests) = Requests(wide, size, ["caption en", "answer en what is this ?"]);
+
+        var expected = wide.Generate(images, requests);
+        var actual = narrow.Generate(images, requests);
+
+        Assert.Equal(expected.Select(o => o.TokenIds), actual.Select(o => o.TokenIds));
+        Assert.Equal(images.Count, actual.Statistics.Images);
+        Assert.True(actual.Statistics.Batches >= 3);
+    }
+
     [Fact]
     public async Task Each_call_reports_its_own_statistics_when_two_run_at_once()
     {
@@ -118,11 +135,11 @@ public sealed class TransferAccountingTests(ITestOutputHelper output)
         Assert.False(DeviceOutOfMemoryException.IsOutOfMemory(new InvalidOperationException("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: position_ids")));
     }
 
-    private static PaliGemmaModel Load(string name, bool hostBound) => PaliGemmaModel.Load(Path.Combine(RepoRoot, "tests", "fixtures", "models", name), new InferenceOptions
+    private static PaliGemmaModel Load(string name, bool hostBound, int maxBatchSize = 8) => PaliGemmaModel.Load(Path.Combine(RepoRoot, "tests", "fixtures", "models", name), new InferenceOptions
     {
         Device = ExecutionDevice.Cpu,
         IntraOpThreads = 1,
-        MaxBatchSize = 8,
+        MaxBatchSize = maxBatchSize,
         HostBoundState = hostBound,
     });
 
