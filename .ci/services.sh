@@ -48,7 +48,7 @@ _pgpipe_services_main() (
   # ---- packages -------------------------------------------------------------------------------
   t0=$SECONDS
   local missing=() pkg
-  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx curl yamllint docker-compose chromium; do
+  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx python3-torch curl yamllint docker-compose chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -236,14 +236,14 @@ public sealed class ImageJobBatchConsumer(
             return;
         }
 
-        var before = model.Statistics;
         // Generation is CPU/GPU-bound and synchronous; running it off the consumer's thread lets the next batch
-        // fetch and decode meanwhile (ConcurrencyLimit > 1).
+        // fetch and decode meanwhile (ConcurrencyLimit > 1). The call's own statistics: a model-wide before/after
+        // difference would include whichever concurrent batch ran in between.
         var outputs = await Task.Run(() => model.Generate(batchImages, requests, ct), ct).ConfigureAwait(false);
-        var after = model.Statistics;
-        metrics.Stage("vision", after.Vision - before.Vision);
-        metrics.Stage("prefill", after.Prefill - before.Prefill + (after.Embed - before.Embed));
-        metrics.Stage("decode", after.Decode - before.Decode);
+        var stats = outputs.Statistics;
+        metrics.Stage("vision", stats.Vision);
+        metrics.Stage("prefill", stats.Prefill + stats.Embed);
+        metrics.Stage("decode", stats.Decode);
         metrics.Tokens(outputs.Sum(o => (long)o.GeneratedTokens));
         if (model.MaskDecoder is null && requests.Any(r => r.Task.Kind == TaskKind.Segment))
         {
