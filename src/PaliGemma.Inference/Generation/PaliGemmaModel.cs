@@ -305,17 +305,15 @@ public sealed class PaliGemmaModel : IDisposable
         }
 
         var maxNew = request.MaxNewTokens ?? request.Task.DefaultMaxNewTokens;
-        if (maxNew < 1)
+        if (TaskValidation.LimitProblem(maxNew) is { } limitProblem)
         {
-            throw new ArgumentOutOfRangeException(nameof(request), $"max_new_tokens must be at least 1 (request {index}: {maxNew}).");
+            throw new ArgumentOutOfRangeException(nameof(request), $"Request {index}: {limitProblem}.");
         }
 
         var prefix = BuildPrefix(request.Task.Prompt);
-        if (Config.MaxPositionEmbeddings is { } limit && prefix.Length + maxNew > limit)
+        if (TaskValidation.FitProblem(request.Task.Prompt, prefix.Length, maxNew, Config.MaxPositionEmbeddings) is { } fitProblem)
         {
-            throw new ArgumentException(
-                $"Prompt '{request.Task.Prompt}' needs {prefix.Length} prefix tokens + {maxNew} new tokens, more than the model's {limit} positions (config.json text_config.max_position_embeddings).",
-                nameof(request));
+            throw new ArgumentException(fitProblem, nameof(request));
         }
 
         return new GenerationRow(index, request.ImageIndex, request.Task, prefix, maxNew);
