@@ -32,9 +32,12 @@ public sealed partial class ResultStore
                 const string columns = "id, uri, etag, model, task, text, {0}, prompt_tokens, generated_tokens, superseded, updated_at";
                 if (IsPostgres)
                 {
+                    // A row comparison, not "txid > t OR (txid = t AND seq > s)": only the former bounds the scan of
+                    // ix_results_feed from below, and the OR form re-read every earlier row on each page (a 100,000-row feed
+                    // took 106 ms a page at its end instead of 0.6 ms).
                     var tx = $"CAST(CAST({b.Long(cursor.TransactionId)} AS text) AS xid8)";
                     b.Sql.Append(CultureInfo.InvariantCulture,
-                        $"SELECT {string.Format(CultureInfo.InvariantCulture, columns, "boxes::text")}, CAST(CAST(txid AS text) AS bigint), change_seq FROM results WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) AND (txid > {tx} OR (txid = {tx} AND change_seq > {b.Long(cursor.Sequence)})) ORDER BY txid, change_seq LIMIT {b.Int(limit)}");
+                        $"SELECT {string.Format(CultureInfo.InvariantCulture, columns, "boxes::text")}, CAST(CAST(txid AS text) AS bigint), change_seq FROM results WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) AND (txid, change_seq) > ({tx}, {b.Long(cursor.Sequence)}) ORDER BY txid, change_seq LIMIT {b.Int(limit)}");
                 }
                 else
                 {
