@@ -223,15 +223,23 @@ internal static class ChangesCommand
         }
 
         /// <summary>Replaces the file's content with <paramref name="cursor"/> and a newline.</summary>
+        /// <exception cref="IOException">The file could not be written or replaced (reported like any output failure).</exception>
         public void Save(ChangeCursor cursor)
         {
-            using (var stream = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+            try
             {
-                stream.Write(Encoding.UTF8.GetBytes(cursor + "\n"));
-                stream.Flush(flushToDisk: true);
-            }
+                using (var stream = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+                {
+                    stream.Write(Encoding.UTF8.GetBytes(cursor + "\n"));
+                    stream.Flush(flushToDisk: true);
+                }
 
-            File.Move(_temporary, _path, overwrite: true);
+                File.Move(_temporary, _path, overwrite: true);
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                throw new IOException($"--cursor-file {_path}: {ex.Message}", ex);
+            }
         }
     }
 }
