@@ -254,7 +254,7 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
     public async Task Change_feed_pages_concatenated_equal_the_cli_output()
     {
         // Given the feed as pgpipe changes prints it
-        Seeded.SkipOrThrowIfUnavailable();
+        await WaitUntilTheSeedIsInTheFeedAsync();
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         var exit = await PgpipeCli.Build().Parse(["changes", "--db", Seeded.Db]).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
@@ -297,6 +297,7 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
     [SkippableFact]
     public async Task Change_feed_rejects_a_malformed_cursor_with_400_and_clamps_a_small_limit()
     {
+        await WaitUntilTheSeedIsInTheFeedAsync();
         var (bad, body) = await GetJsonAsync("/api/changes?after=abc");
         Assert.Equal(HttpStatusCode.BadRequest, bad);
         Assert.Contains("change cursor", (string)body!["error"]!, StringComparison.Ordinal);
@@ -306,6 +307,20 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
         Assert.Single(one!["changes"]!.AsArray());
         var (_, all) = await GetJsonAsync("/api/changes?limit=100000");
         Assert.Equal(5, all!["changes"]!.AsArray().Count);
+    }
+
+    /// <summary>
+    /// On Postgres a transaction open anywhere on the server since before the seed committed (another test class's
+    /// writers) holds the seed's five changes back a moment; once readable they stay readable.
+    /// </summary>
+    private async Task WaitUntilTheSeedIsInTheFeedAsync()
+    {
+        Seeded.SkipOrThrowIfUnavailable();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await Seeded.Store.ReadChangesAsync(ChangeCursor.Start, 100, CancellationToken.None)).Rows.Count < 5 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
     }
 
     private async Task<long> FindResultIdAsync(string words, string task, string? model = null)

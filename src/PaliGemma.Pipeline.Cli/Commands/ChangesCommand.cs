@@ -26,7 +26,7 @@ internal static class ChangesCommand
     {
         var after = new Option<string?>("--after") { Description = "Start after this cursor (a line's \"cursor\" value). Default: the beginning of the feed.", HelpName = "CURSOR" };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep running and print new changes as they commit. Postgres wakes on NOTIFY and re-reads at least every --interval; SQLite polls every --interval. SIGINT or SIGTERM ends it with exit code 0." };
-        var limit = new Option<long?>("--limit", "-n") { Description = "Stop after N lines (also with --follow)." };
+        var limit = new Option<long?>("--limit", "-n") { Description = "Stop after N lines (also with --follow).", HelpName = "N" };
         var cursorFile = new Option<string?>("--cursor-file")
         {
             Description = "Read the start cursor from FILE (absent or empty: the beginning) and, once the output is flushed, replace FILE (write, then rename) with the last printed cursor: at least every 1,000 lines and at exit. For consumers that read the output to its end, such as a file; an indexer behind a pipe stores each line's cursor after its own commit instead.",
