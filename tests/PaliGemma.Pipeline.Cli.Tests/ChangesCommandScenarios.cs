@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.EndToEnd.Tests;
 
 namespace PaliGemma.Pipeline.Cli.Tests;
 
@@ -178,6 +179,82 @@ public abstract class ChangesCommandScenarios
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    [SkippableFact]
+    public async Task A_follower_keeps_its_cursor_file_current_while_running_and_SIGINT_ends_it_with_exit_code_0()
+    {
+        _store.SkipOrThrowIfUnavailable();
+        var (store, db) = await CreateStoreAsync();
+        var folder = Directory.CreateTempSubdirectory("pgpipe-changes-").FullName;
+        try
+        {
+            var file = Path.Combine(folder, "feed.cursor");
+            var environment = new Dictionary<string, string>();
+
+            // Given 2,500 results and a follower process with a cursor file
+            await WriteRowsAsync(store, "row", 2500);
+            using (var follower = PgpipeProcess.Start("follower", environment, "changes", "--follow", "--interval", "0.2", "--cursor-file", file, "--db", db))
+            {
+                // When it has printed them all and is waiting for more, and is then SIGKILLed (no exit code, no cleanup)
+                var last = await LastLineOnceAsync(follower, 2500);
+                await WaitForFileAsync(file, last);
+                follower.KillHard();
+
+                // Then the file already held the last printed cursor: it is written while running, not only at exit
+                Assert.Equal(last, (await File.ReadAllTextAsync(file)).Trim());
+            }
+
+            // When a second follower resumes from the file, gets one more row, and receives SIGINT
+            await store.WriteBatchAsync(ResultBatch.Of(Row("more", 0)), CancellationToken.None);
+            using (var second = PgpipeProcess.Start("second", environment, "changes", "--follow", "--interval", "0.2", "--cursor-file", file, "--db", db))
+            {
+                var last = await LastLineOnceAsync(second, 1);
+                SendSignal(second.Id, "INT");
+
+                // Then it exits 0, having printed only the new row, with its cursor in the file
+                Assert.True(await second.WaitForExitAsync(TimeSpan.FromSeconds(30)) == 0, second.Log);
+                Assert.Equal("more/0", (string)JsonNode.Parse(Assert.Single(second.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries)))!["uri"]!);
+                Assert.Equal(last, (await File.ReadAllTextAsync(file)).Trim());
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<string> LastLineOnceAsync(PgpipeProcess process, int lines)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var printed = process.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            if (printed.Length >= lines)
+            {
+                Assert.Equal(lines, printed.Length);
+                return (string)JsonNode.Parse(printed[^1])!["cursor"]!;
+            }
+
+            Assert.True(!process.HasExited && DateTime.UtcNow < deadline, $"{printed.Length} of {lines} lines:\n{process.Log}");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task WaitForFileAsync(string file, string cursor)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(File.Exists(file) && (await File.ReadAllTextAsync(file)).Trim() == cursor) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    private static void SendSignal(int pid, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
     }
 
     [SkippableFact]
