@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub;
 
@@ -55,12 +56,12 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
         var selected = listing.Where(f => selection.Matches(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
         if (selection.Dtype is { } dtype && !selection.All)
         {
-            var missing = ModelFileSelection.RequiredFiles(dtype).Where(r => selected.All(f => f.Path != r)).ToList();
+            var missing = ExportLayout.RequiredFiles(dtype).Where(r => selected.All(f => f.Path != r)).ToList();
             if (missing.Count > 0)
             {
                 var present = ModelFileSelection.DtypesPresent(listing.Select(f => f.Path));
                 throw new HubEntryNotFoundException(
-                    $"Model repo '{id.Repo}' at {commit[..10]} lacks {string.Join(", ", missing)} for dtype '{PaliGemma.Inference.Model.ModelDtypes.Name(dtype)}'. " +
+                    $"Model repo '{id.Repo}' at {commit[..10]} lacks {string.Join(", ", missing)} for dtype '{ModelDtypes.Name(dtype)}'. " +
                     (present.Count == 0 ? "It has no complete set of PaliGemma ONNX graphs." : $"Dtypes it has: {string.Join(", ", present)}."));
             }
         }

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub;
 
@@ -55,7 +55,7 @@ public sealed class HubModelResolver(HubSettings settings, HubClientOptions? opt
 
         var snapshot = cache.SnapshotDirectory(id.Repo, commit);
         // File.Exists follows the link: a link whose blob was deleted (failed verify) does not count.
-        return ModelFileSelection.RequiredFiles(dtype).All(f => File.Exists(cache.SnapshotPath(id.Repo, commit, f))) ? snapshot : null;
+        return ExportLayout.RequiredFiles(dtype).All(f => File.Exists(cache.SnapshotPath(id.Repo, commit, f))) ? snapshot : null;
     }
 
     /// <summary>The error for a repo id that is not cached, naming the command that fixes it.</summary>

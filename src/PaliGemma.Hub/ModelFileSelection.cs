@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub;
 
@@ -26,7 +26,7 @@ public sealed class ModelFileSelection
         All = all;
         Includes = includes?.Where(i => !string.IsNullOrWhiteSpace(i)).ToArray() ?? [];
         _includes = Includes.Select(FnmatchToRegex).ToArray();
-        _graphFiles = dtype is { } d ? RequiredGraphFiles(d).ToHashSet(StringComparer.Ordinal) : [];
+        _graphFiles = dtype is { } d ? ExportLayout.RequiredGraphFiles(d).ToHashSet(StringComparer.Ordinal) : [];
     }
 
     /// <summary>The dtype whose graphs are selected.</summary>
@@ -37,14 +37,6 @@ public sealed class ModelFileSelection
 
     /// <summary>Whether every file is selected.</summary>
     public bool All { get; }
-
-    /// <summary>The three graph paths a dtype needs, repo-relative (e.g. <c>onnx/decoder_model_merged_q4.onnx</c>).</summary>
-    public static IReadOnlyList<string> RequiredGraphFiles(ModelDtype dtype) =>
-        ModelFolder.GraphNames.Select(g => $"onnx/{g}{ModelDtypes.Suffix(dtype)}.onnx").ToArray();
-
-    /// <summary>The files a model folder cannot load without (see <see cref="ModelFolder.Open"/>), for a dtype.</summary>
-    public static IReadOnlyList<string> RequiredFiles(ModelDtype dtype) =>
-        ["config.json", "preprocessor_config.json", "tokenizer.json", .. RequiredGraphFiles(dtype)];
 
     /// <summary>Whether a repo path is selected.</summary>
     public bool Matches(string path)
@@ -81,7 +73,7 @@ public sealed class ModelFileSelection
     public static IReadOnlyList<string> DtypesPresent(IEnumerable<string> files)
     {
         var set = files.ToHashSet(StringComparer.Ordinal);
-        return ModelDtypes.Names.Where(n => RequiredGraphFiles(ModelDtypes.Parse(n)).All(set.Contains)).ToArray();
+        return ModelDtypes.Names.Where(n => ExportLayout.RequiredGraphFiles(ModelDtypes.Parse(n)).All(set.Contains)).ToArray();
     }
 
     /// <summary>Translates a Python fnmatch pattern (<c>*</c>, <c>?</c>, <c>[seq]</c>, <c>[!seq]</c>) to an anchored regex.</summary>

@@ -149,7 +149,7 @@ public sealed class S3CatalogSource : ICatalogSource
         var (bucket, key) = CatalogUri.ParseS3(uri);
         if (!string.Equals(bucket, Bucket, StringComparison.Ordinal) || !key.StartsWith(RootPrefix, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
+            throw new CatalogUriException(uri, $"'{uri}' is not inside this catalog ({Root}).");
         }
 
         var expected = expectedETag is null ? null : NormalizeETag(expectedETag);

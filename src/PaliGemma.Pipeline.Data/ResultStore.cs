@@ -274,7 +274,9 @@ public sealed partial class ResultStore
     internal async Task WriteBatchCoreAsync(DbConnection connection, DbTransaction transaction, ResultBatch batch, CancellationToken ct)
     {
         var now = Now;
-        // Deduplicate keys: a batch may carry a redelivered message twice, and ON CONFLICT cannot touch a row twice.
+        // Deduplicate keys here, for every caller: a batch may carry a redelivered message twice, or an overwritten
+        // object's new version may fail in a batch mate too, and ON CONFLICT cannot touch a row twice in one
+        // statement. The one rule for every kind of row: the last record given for a key wins, as a later upsert would.
         var images = batch.Images.GroupBy(i => (i.Uri, i.ETag)).Select(g => g.Last()).ToList();
         var results = batch.Results.GroupBy(r => (r.Uri, r.ETag, r.Model, r.Task)).Select(g => g.Last()).ToList();
         var failures = batch.Failures.GroupBy(f => (f.Uri, f.ETag, f.Model, f.Task)).Select(g => g.Last()).ToList();

@@ -1,5 +1,6 @@
 using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Contracts;
 
 namespace PaliGemma.Pipeline.Worker;

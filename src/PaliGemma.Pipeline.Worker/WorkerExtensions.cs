@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Runtime;
+using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Hosting;
@@ -72,7 +73,7 @@ public static class WorkerExtensions
     {
         try
         {
-            _ = PaliGemma.Inference.Model.ModelDtypes.Parse(dtype);
+            _ = ModelDtypes.Parse(dtype);
             return true;
         }
         catch (ArgumentException)

@@ -1,3 +1,5 @@
+using PaliGemma.ModelLayout;
+
 namespace PaliGemma.Hub.Tests;
 
 /// <summary>The real pgpipe binary against the fake Hub: pull, list, verify, and an offline infer from the cache.</summary>
@@ -72,7 +74,7 @@ public sealed class CliTests : HubTestBase
             "infer", "--model", RepoName, "--image", TestEnvironment.Image("42x42-shapes.png"), "--prompt", "caption en", "--max-new-tokens", "4");
 
         Assert.True(result.ExitCode == 0, result.Stderr);
-        Assert.NotNull(HubModelResolver.FindCached(Cache, new HubModelId(RepoName, "main"), PaliGemma.Inference.Model.ModelDtype.Fp32));
+        Assert.NotNull(HubModelResolver.FindCached(Cache, new HubModelId(RepoName, "main"), ModelDtype.Fp32));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub.Tests;
 

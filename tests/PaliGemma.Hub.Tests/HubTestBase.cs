@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub.Tests;
 

@@ -132,6 +132,25 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Failures_of_one_key_inside_one_batch_become_one_row_holding_the_last()
+    {
+        var store = Store;
+
+        // Given one batch that records two failures for the same (uri, etag, model, task)
+        var run = await store.CreateRunAsync(new RunDefinition("dupes", "s3://b/", Model, [Caption]), _ct);
+        await store.WriteBatchAsync(new ResultBatch([], [
+            new FailureRecord("s3://b/y.jpg", "e1", Model, Caption, "changed", "overwritten after listing", run.Id),
+            new FailureRecord("s3://b/y.jpg", "e1", Model, Caption, "corrupt", "truncated JPEG", run.Id),
+        ], []), _ct);
+
+        // Then the store keeps one failure, the last one given, counted as one attempt
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/y.jpg", "e1", 10, true)], "y.jpg", _ct);
+        var exported = Assert.Single(await ToListAsync(store.ExportRunAsync(run.Id, _ct)));
+        Assert.Equal((ExportStatus.Failed, "corrupt", "truncated JPEG"), (exported.Status, exported.ReasonCode, exported.FailureMessage));
+        Assert.Equal(1L, (await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct)).Failed);
+    }
+
+    [SkippableFact]
     public async Task The_current_view_follows_the_listed_etag()
     {
         var store = Store;

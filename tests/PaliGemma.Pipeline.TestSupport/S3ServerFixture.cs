@@ -133,7 +133,7 @@ public sealed class S3ServerFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Creates a client for an S3-compatible server following DESIGN §2.</summary>
+    /// <summary>Creates a client for an S3-compatible server with the settings S3-compatible servers need (path style, checksums only when required).</summary>
     public static AmazonS3Client CreateClient(string serviceUrl, string accessKey, string secretKey) =>
         new(new BasicAWSCredentials(accessKey, secretKey), new AmazonS3Config
         {
@@ -167,7 +167,7 @@ public sealed class S3ServerFixture : IAsyncLifetime
             BucketName = bucket,
             Key = key,
             InputStream = stream,
-            // s3rver would store the aws-chunked framing inside the object (DESIGN §2).
+            // s3rver would store the aws-chunked framing inside the object.
             UseChunkEncoding = false,
         }, ct);
         return response.ETag.Trim('"');

@@ -8,7 +8,7 @@ namespace PaliGemma.Inference.Masks;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Box: the object's corners in original-image pixels (pixel = bin / 1024 * size, DESIGN §4.6), as continuous
+/// Box: the object's corners in original-image pixels (pixel = bin / 1024 * size, docs/architecture.md §2), as continuous
 /// coordinates where pixel (x, y) covers [x, x+1) x [y, y+1). A pixel belongs to the box when its centre does:
 /// columns ceil(x1 - 0.5) .. ceil(x2 - 0.5) - 1, rows likewise. Nothing outside the box is ever set.
 /// </para>

@@ -1,3 +1,5 @@
+using PaliGemma.ModelLayout;
+
 namespace PaliGemma.Inference.Model;
 
 /// <summary>
@@ -6,18 +8,13 @@ namespace PaliGemma.Inference.Model;
 /// </summary>
 public sealed class ModelFolder
 {
-    /// <summary>The three graph base names every export has.</summary>
-    public static readonly IReadOnlyList<string> GraphNames = ["vision_encoder", "embed_tokens", "decoder_model_merged"];
-
     private ModelFolder(string directory, ModelDtype dtype)
     {
         Directory = directory;
         Dtype = dtype;
-        var onnx = System.IO.Path.Combine(directory, "onnx");
-        var suffix = ModelDtypes.Suffix(dtype);
-        VisionEncoderPath = System.IO.Path.Combine(onnx, "vision_encoder" + suffix + ".onnx");
-        EmbedTokensPath = System.IO.Path.Combine(onnx, "embed_tokens" + suffix + ".onnx");
-        DecoderPath = System.IO.Path.Combine(onnx, "decoder_model_merged" + suffix + ".onnx");
+        VisionEncoderPath = System.IO.Path.Combine(directory, ExportLayout.GraphFile("vision_encoder", dtype));
+        EmbedTokensPath = System.IO.Path.Combine(directory, ExportLayout.GraphFile("embed_tokens", dtype));
+        DecoderPath = System.IO.Path.Combine(directory, ExportLayout.GraphFile("decoder_model_merged", dtype));
     }
 
     /// <summary>The model folder (absolute).</summary>
@@ -64,7 +61,7 @@ public sealed class ModelFolder
         }
 
         var folder = new ModelFolder(full, dtype);
-        foreach (var required in new[] { folder.ConfigPath, folder.PreprocessorConfigPath, folder.TokenizerPath })
+        foreach (var required in ExportLayout.RequiredRootFiles.Select(f => System.IO.Path.Combine(full, f)))
         {
             if (!File.Exists(required))
             {

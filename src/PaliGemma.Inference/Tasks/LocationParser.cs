@@ -9,7 +9,7 @@ namespace PaliGemma.Inference.Tasks;
 /// <remarks>
 /// <para>
 /// Coordinates: loc bins are 0..1023 and pixel = bin / 1024 * size (the rule of the Hugging Face PaliGemma space; one rule
-/// for boxes and masks, DESIGN §4.6). Y tokens scale by the image height, X tokens by the width. Results are clamped to
+/// for boxes and masks, docs/architecture.md §2). Y tokens scale by the image height, X tokens by the width. Results are clamped to
 /// [0, size] (bins never exceed 1023, so this only guards the arithmetic).
 /// </para>
 /// <para>

@@ -412,7 +412,7 @@ internal static class BenchPipelineCommand
         {
             using var body = new MemoryStream(o.Bytes, writable: false);
             await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = o.Key, InputStream = body, ContentType = "image/jpeg",
-                // s3rver would store the aws-chunked framing inside the object (DESIGN §2).
+                // s3rver would store the aws-chunked framing inside the object.
                 UseChunkEncoding = false }, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PaliGemma.Inference.Model;
 using PaliGemma.Inference.Runtime;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Model;
 using PaliGemma.Inference.Runtime;
+using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Hosting;
 using PaliGemma.Pipeline.Producer;

@@ -1,5 +1,6 @@
 using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 

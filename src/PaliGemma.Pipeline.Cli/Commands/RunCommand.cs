@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Hosting;

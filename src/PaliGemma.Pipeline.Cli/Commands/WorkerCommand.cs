@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Model;
+using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Hosting;
 using PaliGemma.Pipeline.Worker;
 

@@ -3,6 +3,7 @@ using PaliGemma.Inference.Generation;
 using PaliGemma.Inference.Model;
 using PaliGemma.Inference.Runtime;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Inference.Tests.Model;
 
@@ -148,7 +149,7 @@ public sealed class ModelFolderTests : IDisposable
             File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
         }
 
-        foreach (var graph in ModelFolder.GraphNames)
+        foreach (var graph in ExportLayout.GraphNames)
         {
             File.Copy(Path.Combine(Fixture, "onnx", graph + ".onnx"), Path.Combine(dir, "onnx", graph + suffix + ".onnx"));
         }

@@ -1,4 +1,4 @@
-namespace PaliGemma.Inference.Model;
+namespace PaliGemma.ModelLayout;
 
 /// <summary>Which ONNX file variant of a model folder to load (the onnx-community file-name suffixes).</summary>
 public enum ModelDtype
@@ -66,7 +66,7 @@ public static class ModelDtypes
         var found = new List<ModelDtype>();
         foreach (var t in Table)
         {
-            if (ModelFolder.GraphNames.All(g => File.Exists(Path.Combine(onnxDirectory, g + t.Suffix + ".onnx"))))
+            if (ExportLayout.GraphNames.All(g => File.Exists(Path.Combine(onnxDirectory, g + t.Suffix + ".onnx"))))
             {
                 found.Add(t.Dtype);
             }
