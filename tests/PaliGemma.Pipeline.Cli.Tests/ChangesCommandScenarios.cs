@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using PaliGemma.Pipeline.Data;
-using PaliGemma.Pipeline.EndToEnd.Tests;
+using PaliGemma.Pipeline.TestSupport;
 
 namespace PaliGemma.Pipeline.Cli.Tests;
 

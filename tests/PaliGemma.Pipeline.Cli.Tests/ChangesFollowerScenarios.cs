@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using PaliGemma.Pipeline.Data;
-using PaliGemma.Pipeline.EndToEnd.Tests;
 using PaliGemma.Pipeline.TestSupport;
 using Xunit.Abstractions;
 
