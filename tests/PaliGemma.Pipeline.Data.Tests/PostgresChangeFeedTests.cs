@@ -249,12 +249,21 @@ public sealed class PostgresChangeFeedTests : IClassFixture<PostgresFixture>, IA
         var next = follower.MoveNextAsync().AsTask();
         await Task.Delay(300, timeout.Token);
 
-        // When a batch commits
-        await store.WriteBatchAsync(ResultBatch.Of(Row("woken")), timeout.Token);
+        // When batches commit, one every 200 ms (a transaction open elsewhere on the server can hold the first ones back,
+        // and only a later notification, or the timer, makes the follower read again)
+        var written = new List<string>();
+        while (!next.IsCompleted && !timeout.IsCancellationRequested)
+        {
+            written.Add($"woken{written.Count}");
+            await store.WriteBatchAsync(ResultBatch.Of(Row(written[^1])), timeout.Token);
+            await Task.WhenAny(next, Task.Delay(200, timeout.Token));
+        }
 
-        // Then the NOTIFY wakes it: the row arrives well within the minute, not after five
-        Assert.True(await next.WaitAsync(TimeSpan.FromSeconds(50), timeout.Token));
-        Assert.Equal(["woken"], follower.Current.Rows.Select(r => r.Uri));
+        // Then a NOTIFY wakes it: rows arrive within the minute, not after five
+        Assert.True(await next);
+        Assert.NotEmpty(follower.Current.Rows);
+        Assert.All(follower.Current.Rows, r => Assert.Contains(r.Uri, written));
+        _output.WriteLine($"woken after {written.Count} commit(s)");
     }
 
     /// <summary>The cursor after everything readable now (other tests of the class may have written rows).</summary>
