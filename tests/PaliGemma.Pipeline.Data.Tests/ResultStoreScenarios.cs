@@ -382,6 +382,37 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task A_follower_yields_rows_committed_after_it_started_page_by_page_with_their_token_counts()
+    {
+        var store = Store;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // Given a follower of the empty feed, with pages of two rows and a 200 ms interval
+        await using var follower = store.FollowChangesAsync(ChangeCursor.Start, 2, TimeSpan.FromMilliseconds(200), timeout.Token).GetAsyncEnumerator(timeout.Token);
+        var first = follower.MoveNextAsync().AsTask();
+        await Task.Delay(500, timeout.Token);
+        Assert.False(first.IsCompleted, "the follower yielded a page of an empty feed");
+
+        // When three rows commit
+        await store.WriteBatchAsync(new ResultBatch(
+            Enumerable.Range(0, 3).Select(i => Result($"s3://f/{i}.jpg", "e", Caption, "text")).ToList(), [], []), timeout.Token);
+
+        // Then they arrive in order, in pages of at most two, with the token counts written
+        var rows = new List<ChangeFeedRow>();
+        Assert.True(await first);
+        rows.AddRange(follower.Current.Rows);
+        while (rows.Count < 3)
+        {
+            Assert.True(await follower.MoveNextAsync());
+            Assert.InRange(follower.Current.Rows.Count, 1, 2);
+            rows.AddRange(follower.Current.Rows);
+        }
+
+        Assert.Equal(["s3://f/0.jpg", "s3://f/1.jpg", "s3://f/2.jpg"], rows.Select(r => r.Uri));
+        Assert.All(rows, r => Assert.Equal((266, 12), (r.PromptTokens, r.GeneratedTokens)));
+    }
+
+    [SkippableFact]
     public async Task The_feed_pages_every_row_once_in_order()
     {
         var store = Store;
