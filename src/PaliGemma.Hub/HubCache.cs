@@ -216,7 +216,8 @@ public sealed partial class HubCache
             var kind = etag.Length == 64 ? BlobHashKind.Sha256 : BlobHashKind.GitSha1;
             var length = new FileInfo(blob).Length;
             string actual;
-            await using (var stream = new FileStream(blob, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            // Read-only: nothing to flush, so a synchronous dispose waits on nothing.
+            using (var stream = new FileStream(blob, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
             {
                 actual = kind == BlobHashKind.Sha256
                     ? await BlobHasher.Sha256Async(stream, cancellationToken).ConfigureAwait(false)

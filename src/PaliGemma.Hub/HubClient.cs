@@ -122,7 +122,8 @@ public sealed class HubClient : IDisposable
             }
 
             var pageUrl = response.RequestMessage?.RequestUri ?? url;
-            await using (var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
+            // Response bodies are read-only: nothing to flush, so a synchronous dispose waits on nothing.
+            using (var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
             {
                 using var doc = await JsonDocument.ParseAsync(body, default, cancellationToken).ConfigureAwait(false);
                 if (doc.RootElement.ValueKind != JsonValueKind.Array)
@@ -195,7 +196,7 @@ public sealed class HubClient : IDisposable
             throw HubStorageErrors.StorageError(ex, destination.Name);
         }
 
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         var buffer = new byte[1 << 16];
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)

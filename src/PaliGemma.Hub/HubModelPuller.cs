@@ -200,7 +200,8 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
         string expected;
         string actual;
         string kind;
-        await using (var stream = new FileStream(incomplete, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
+        // Read-only: nothing to flush, so a synchronous dispose waits on nothing.
+        using (var stream = new FileStream(incomplete, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan))
         {
             if (file.LfsSha256 is { } sha)
             {

@@ -171,7 +171,8 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         byte[] content;
         try
         {
-            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            // Read-only: nothing to flush, so a synchronous dispose waits on nothing.
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
             var length = stream.Length;
             if (length > _options.MaxObjectBytes)
             {
@@ -210,7 +211,7 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     {
         try
         {
-            await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
             var size = stream.Length;
             var hash = await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false);
             file.Refresh();
