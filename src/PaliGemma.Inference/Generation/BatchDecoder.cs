@@ -7,30 +7,6 @@ using PaliGemma.Inference.Tasks;
 
 namespace PaliGemma.Inference.Generation;
 
-/// <summary>What one Generate call shares between its batches: run options (cancellation), counters and statistics.</summary>
-internal sealed class GenerationCall(RunOptions runOptions, GenerationStatistics statistics, TransferStatistics transfers)
-{
-    public RunOptions RunOptions { get; } = runOptions;
-
-    public GenerationStatistics Statistics { get; } = statistics;
-
-    public TransferCounter Counter { get; } = new(transfers);
-}
-
-/// <summary>One (image, task) row being generated.</summary>
-internal sealed class GenerationRow(int index, int imageIndex, PaliGemmaTask task, int[] prefix, int maxNewTokens)
-{
-    public int Index { get; } = index;
-    public int ImageIndex { get; } = imageIndex;
-    public PaliGemmaTask Task { get; } = task;
-    public int[] Prefix { get; } = prefix;
-    public int MaxNewTokens { get; } = maxNewTokens;
-    public List<int> Generated { get; } = new(Math.Min(maxNewTokens, 256));
-    public bool StoppedOnEos { get; set; }
-    public float MinMargin { get; set; } = float.PositiveInfinity;
-    public double Milliseconds { get; set; }
-}
-
 /// <summary>
 /// The single owner of one batch's generation state: the KV cache, embeddings, positions, mask and chosen tokens
 /// (bound where generation state lives: the provider's memory), and the IOBindings of every graph the batch runs.
@@ -38,6 +14,11 @@ internal sealed class GenerationRow(int index, int imageIndex, PaliGemmaTask tas
 /// compaction graph on the provider; the next tokens' embeddings are produced there too. Only the chosen token ids
 /// (and margins) are read on the host. <see cref="Dispose"/> releases everything, also after a failure midway.
 /// </summary>
+/// <remarks>
+/// Longer than most files here on purpose: prefill, the decode step, compaction and the next embedding all read and
+/// replace the same handful of device tensors, and keeping their one owner in one file is what makes the lifetime of
+/// each tensor checkable by reading.
+/// </remarks>
 internal sealed class BatchDecoder : IDisposable
 {
     private readonly ModelGraphs _g;
