@@ -14,6 +14,8 @@ namespace PaliGemma.Inference.Onnx;
 /// A second edit, <see cref="TryAddGreedyHead"/>, appends the greedy choice so that each step returns B token ids
 /// instead of logits. Both edits are done at the protobuf wire level: every byte outside the touched messages is
 /// copied from the source unchanged. docs/architecture.md describes where they sit in generation.
+/// One file on purpose: finding the cut point, proving that everything after it is position-wise, and re-emitting the
+/// touched messages are one chain of reasoning about the same graph; the exactness tests hold the whole chain.
 /// </remarks>
 public static class DecoderGraphRewriter
 {

@@ -12,6 +12,11 @@ namespace PaliGemma.Inference.Tokenization;
 /// atomic matching of every <c>added_tokens</c> entry, the file's normalizer and pre-tokenizer, byte fallback
 /// (<c>&lt;0xNN&gt;</c> tokens) and the decoder chain. Immutable after load, so Encode/Decode are thread-safe.
 /// </summary>
+/// <remarks>
+/// One file on purpose: encoding (added-token matching, normalisation, BPE with byte fallback) and decoding (the
+/// reverse, with special tokens skipped) share the vocabulary tables and must mirror each other exactly; split, the
+/// two halves would drift apart unseen. The conformance tests against transformers.js hold both to the reference.
+/// </remarks>
 public sealed class GemmaTokenizer
 {
     private readonly string _source;
