@@ -47,6 +47,8 @@ internal static class CliErrors
             $"RabbitMQ refused the login ({e.Message}). Check Messaging:Username and Messaging:Password (or Messaging:PasswordFile) and the user's access to Messaging:VirtualHost."),
         BrokerUnreachableException when e.InnerException is null || !Chain(e.InnerException).Any(i => i is AuthenticationFailureException) => new(ExitCodes.ServiceUnavailable,
             $"cannot reach RabbitMQ: {Innermost(e).Message}. Is the broker running, and do Messaging:Host / Messaging:Port name it?"),
+        AmazonServiceException or AmazonClientException or HttpRequestException when IsUnreachable(e) && ThrownThroughAwsSdk(e) => new(ExitCodes.ServiceUnavailable,
+            $"cannot reach the S3 server: {Innermost(e).Message}. Is it running, and does S3:ServiceUrl name it?"),
         AmazonServiceException s when s.StatusCode is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.Unauthorized
             || s.ErrorCode is "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" => new(ExitCodes.Usage,
             $"the S3 server refused the request ({s.ErrorCode}: {s.Message}). Check S3:AccessKey and S3:SecretKey (or S3:SecretKeyFile) and the key's access to the bucket."),
@@ -61,8 +63,8 @@ internal static class CliErrors
     /// <summary>Kinds that name a class of problem rather than its cause; used when nothing in the chain is more specific.</summary>
     private static CliError? General(Exception e) => e switch
     {
-        SocketException or HttpRequestException or TimeoutException or AmazonClientException when IsUnreachable(e) => new(ExitCodes.ServiceUnavailable,
-            $"a service did not answer: {Innermost(e).Message} ({e.Message})."),
+        SocketException or HttpRequestException or TimeoutException when IsUnreachable(e) => new(ExitCodes.ServiceUnavailable,
+            $"a service did not answer: {e.Message}. Is it running, and do the settings name it (S3:ServiceUrl, Database:ConnectionString, Messaging:Host)?"),
         DbException => new(ExitCodes.Failure, $"reading the result store failed: {e.Message}"),
         IOException => new(ExitCodes.Failure, $"writing the output failed: {e.Message}"),
         ArgumentException or InvalidOperationException => new(ExitCodes.Usage, e.Message),
@@ -85,6 +87,13 @@ internal static class CliErrors
     /// <summary>True when the chain below <paramref name="e"/> says a service did not answer, rather than answered with an error.</summary>
     private static bool IsUnreachable(Exception e) =>
         e is TimeoutException || Chain(e).Any(i => i is SocketException or TimeoutException or HttpRequestException { StatusCode: null });
+
+    /// <summary>
+    /// True when the AWS SDK is on <paramref name="e"/>'s stack: its refused connections surface as a bare
+    /// <see cref="HttpRequestException"/>, which alone does not say which service it was.
+    /// </summary>
+    private static bool ThrownThroughAwsSdk(Exception e) =>
+        new System.Diagnostics.StackTrace(e).GetFrames().Any(f => f.GetMethod()?.DeclaringType?.Namespace?.StartsWith("Amazon", StringComparison.Ordinal) == true);
 
     private static Exception Innermost(Exception e)
     {
