@@ -156,7 +156,7 @@ public sealed class OperatorMistakeTests(PostgresFixture postgres, RabbitMqFixtu
             ["DOTNET_NOLOGO"] = "1",
             ["Database__Provider"] = "Postgres",
             ["Database__ConnectionString"] = database,
-            ["Messaging__Transport"] = "RabbitMq",
+            // No Messaging__Transport: enqueue and worker default to RabbitMQ, run to its in-memory bus, as for a new user.
             ["Messaging__Host"] = amqp.Host,
             ["Messaging__Port"] = (amqp.IsDefaultPort || amqp.Port < 0 ? 5672 : amqp.Port).ToString(CultureInfo.InvariantCulture),
             ["Messaging__Username"] = rabbit.Username,
