@@ -1,9 +1,11 @@
+using PaliGemma.Hub;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.TestSupport.Hub;
 
-namespace PaliGemma.Hub.Tests;
+namespace PaliGemma.Pipeline.Cli.Tests;
 
 /// <summary>The real pgpipe binary against the fake Hub: pull, list, verify, and an offline infer from the cache.</summary>
-public sealed class CliTests : HubTestBase
+public sealed class HubCliTests : HubTestBase
 {
     private Dictionary<string, string?> Environment(bool offline) => new()
     {
