@@ -142,7 +142,7 @@ public sealed class HubCliTests : HubTestBase
     }
 
     [Fact]
-    public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
+    public async Task Pull_of_a_gated_repo_exits_2_with_the_licence_step()
     {
         Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });
         var env = Environment(offline: false);
@@ -150,7 +150,8 @@ public sealed class HubCliTests : HubTestBase
 
         var result = await Pgpipe.RunAsync(env, "models", "pull", "pgpipe-tests/gated");
 
-        Assert.Equal(1, result.ExitCode);
+        // 2: access is configuration (a token, a licence to accept), as in the README's exit-code table.
+        Assert.Equal(2, result.ExitCode);
         Assert.Contains($"accept the licence at {Hub.Endpoint}/pgpipe-tests/gated", result.Stderr, StringComparison.Ordinal);
     }
 }

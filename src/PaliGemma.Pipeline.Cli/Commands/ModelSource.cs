@@ -42,7 +42,7 @@ internal static class ModelSource
         catch (Exception ex) when (ex is HubRepoNotFoundException or HubCacheMissException)
         {
             // "owner/name" is also the shape of a relative path: say that both readings were tried.
-            throw new HubException($"--model '{trimmed}' is not a local folder ({Path.GetFullPath(trimmed)}), and as a Hugging Face repo id: {ex.Message}", ex);
+            throw new UsageException($"--model '{trimmed}' is not a local folder ({Path.GetFullPath(trimmed)}), and as a Hugging Face repo id: {ex.Message}", ex);
         }
     }
 
