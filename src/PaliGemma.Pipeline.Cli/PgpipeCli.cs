@@ -17,12 +17,13 @@ public static class PgpipeCli
     public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration)
     {
         var parseResult = Build().Parse(args);
+        configuration ??= parseResult.InvocationConfiguration;
         if (parseResult.CommandResult.Command.Name == "worker")
         {
             // A worker's SIGTERM and Ctrl+C belong to its generic host, which drains: stops taking messages, finishes
             // and acks the batch in hand (up to Worker:MaxBatchDurationMs), then exits 0. System.CommandLine's own
             // handler would end the process 2 s after the signal with exit code 143, abandoning a longer batch.
-            parseResult.InvocationConfiguration.ProcessTerminationTimeout = null;
+            configuration.ProcessTerminationTimeout = null;
         }
 
         var exit = await parseResult.InvokeAsync(configuration).ConfigureAwait(false);
