@@ -65,7 +65,7 @@ internal static class CliErrors
     {
         SocketException or HttpRequestException or TimeoutException when IsUnreachable(e) => new(ExitCodes.ServiceUnavailable,
             $"a service did not answer: {e.Message}. Is it running, and do the settings name it (S3:ServiceUrl, Database:ConnectionString, Messaging:Host)?"),
-        DbException => new(ExitCodes.Failure, $"reading the result store failed: {e.Message}"),
+        DbException => new(ExitCodes.Failure, $"the result store failed: {e.Message}"),
         IOException => new(ExitCodes.Failure, $"writing the output failed: {e.Message}"),
         ArgumentException or InvalidOperationException => new(ExitCodes.Usage, e.Message),
         _ => null,
