@@ -10,16 +10,19 @@ namespace PaliGemma.Pipeline.Cli.Errors;
 internal sealed class CommandContext(TextWriter output, TextWriter error)
 {
     /// <summary>Results: what a script reads.</summary>
-    public TextWriter Output { get; } = output;
+    /// <remarks>Synchronized, as the console's writers are: progress reporters write from thread-pool threads.</remarks>
+    public TextWriter Output { get; } = TextWriter.Synchronized(output);
 
-    /// <summary>Progress lines, logs and errors.</summary>
-    public TextWriter Error { get; } = error;
+    /// <summary>Progress lines, logs and errors (synchronized like <see cref="Output"/>).</summary>
+    public TextWriter Error { get; } = TextWriter.Synchronized(error);
 
     /// <summary>True only for the real stdout on a terminal: captured writers and pipes get plain text.</summary>
-    public bool OutputIsTerminal => ReferenceEquals(Output, Console.Out) && !Console.IsOutputRedirected;
+    public bool OutputIsTerminal => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
 
     /// <summary>True only for the real stderr on a terminal, where progress may draw bars.</summary>
-    public bool ErrorIsTerminal => ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
+    public bool ErrorIsTerminal => ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+
+    private bool ErrorIsConsole => ReferenceEquals(error, Console.Error);
 
     /// <summary>A logger factory whose every line goes to <see cref="Error"/>.</summary>
     public ILoggerFactory CreateLoggerFactory(LogLevel minimum = LogLevel.Warning) => LoggerFactory.Create(b =>
@@ -35,7 +38,7 @@ internal sealed class CommandContext(TextWriter output, TextWriter error)
     public void AddLogging(ILoggingBuilder logging, bool hostFormat = false)
     {
         ArgumentNullException.ThrowIfNull(logging);
-        if (ReferenceEquals(Error, Console.Error))
+        if (ErrorIsConsole)
         {
             if (!hostFormat)
             {
