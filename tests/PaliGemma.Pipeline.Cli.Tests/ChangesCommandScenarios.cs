@@ -89,7 +89,10 @@ public abstract class ChangesCommandScenarios
         for (var pages = 0; ; pages++)
         {
             Assert.True(pages < 10, "the feed did not end");
-            using var page = JsonDocument.Parse(await client.GetStringAsync($"/api/changes?limit=2&after={Uri.EscapeDataString(after)}"));
+            using var response = await client.GetAsync($"/api/changes?limit=2&after={Uri.EscapeDataString(after)}");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            using var page = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             var changes = page.RootElement.GetProperty("changes");
             Assert.True(changes.GetArrayLength() <= 2);
             foreach (var change in changes.EnumerateArray())
