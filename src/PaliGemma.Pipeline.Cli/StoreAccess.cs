@@ -36,11 +36,12 @@ public static class StoreAccess
 
     /// <summary>Builds the configuration layers described on <see cref="StoreAccess"/>.</summary>
     /// <param name="dbOverride">The <c>--db</c> value, or null.</param>
-    public static IConfigurationRoot BuildConfiguration(string? dbOverride) =>
-        BuildConfiguration(dbOverride, AppContext.BaseDirectory, Environment.CurrentDirectory, includeEnvironment: true);
+    /// <param name="warnings">Where a warning about the value goes (the command's error writer).</param>
+    public static IConfigurationRoot BuildConfiguration(string? dbOverride, TextWriter warnings) =>
+        BuildConfiguration(dbOverride, AppContext.BaseDirectory, Environment.CurrentDirectory, includeEnvironment: true, warnings);
 
-    /// <summary>As <see cref="BuildConfiguration(string?)"/> with explicit folders, so tests need not change the process's working directory.</summary>
-    internal static IConfigurationRoot BuildConfiguration(string? dbOverride, string binaryDirectory, string workingDirectory, bool includeEnvironment)
+    /// <summary>As <see cref="BuildConfiguration(string?, TextWriter)"/> with explicit folders, so tests need not change the process's working directory.</summary>
+    internal static IConfigurationRoot BuildConfiguration(string? dbOverride, string binaryDirectory, string workingDirectory, bool includeEnvironment, TextWriter? warnings = null)
     {
         var builder = new ConfigurationBuilder();
         builder.AddJsonFile(Path.Combine(Path.GetFullPath(binaryDirectory), "appsettings.json"), optional: true, reloadOnChange: false);
@@ -56,7 +57,7 @@ public static class StoreAccess
 
         if (!string.IsNullOrWhiteSpace(dbOverride))
         {
-            var (provider, connectionString) = InterpretDbOption(dbOverride, workingDirectory);
+            var (provider, connectionString) = InterpretDbOption(dbOverride, workingDirectory, warnings);
             builder.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 [$"{DatabaseOptions.SectionName}:{nameof(DatabaseOptions.Provider)}"] = provider.ToString(),
@@ -72,7 +73,7 @@ public static class StoreAccess
     /// (Postgres when it has a Host or Server key), anything else is a SQLite file path made absolute against
     /// <paramref name="workingDirectory"/>.
     /// </summary>
-    internal static (DatabaseProvider Provider, string ConnectionString) InterpretDbOption(string value, string workingDirectory)
+    internal static (DatabaseProvider Provider, string ConnectionString) InterpretDbOption(string value, string workingDirectory, TextWriter? warnings = null)
     {
         if (!value.Contains('=', StringComparison.Ordinal))
         {
@@ -95,11 +96,11 @@ public static class StoreAccess
         if (keys.ContainsKey("Password") || keys.ContainsKey("Pwd"))
         {
             // Command lines are readable by every user of the machine (ps, /proc/PID/cmdline) and land in shell history.
-            Console.Error.WriteLine(
+            warnings?.WriteLine(
                 $"warning: {DbOptionName} carries a password, which other users can read from the process list; set Database__ConnectionString in the environment or Database:PasswordFile instead.");
         }
 
-                var postgres = keys.ContainsKey("Host") || keys.ContainsKey("Server");
+        var postgres = keys.ContainsKey("Host") || keys.ContainsKey("Server");
         return (postgres ? DatabaseProvider.Postgres : DatabaseProvider.Sqlite, value);
     }
 
@@ -195,14 +196,6 @@ public static class StoreAccess
             ? await store.GetRunAsync(id, cancellationToken).ConfigureAwait(false)
             : null;
     }
-
-    /// <summary>A logger factory whose every line goes to stderr, so stdout carries only results.</summary>
-    public static ILoggerFactory CreateStderrLoggerFactory(LogLevel minimum = LogLevel.Warning) => LoggerFactory.Create(b =>
-    {
-        b.SetMinimumLevel(minimum);
-        b.AddSimpleConsole(o => o.SingleLine = true);
-        b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-    });
 
     /// <summary>"SQLite /path/x.db" or "Postgres host/database", without secrets, for messages.</summary>
     public static string Describe(DatabaseOptions options)

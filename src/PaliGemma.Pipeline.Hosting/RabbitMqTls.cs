@@ -29,6 +29,29 @@ public static class RabbitMqTls
         }
     }
 
+    /// <summary>The same settings as <see cref="Configure"/>, for a RabbitMQ.Client connection of its own (<see cref="RabbitMqProbe"/>).</summary>
+    public static RabbitMQ.Client.SslOption ToSslOption(MessagingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var ssl = new RabbitMQ.Client.SslOption
+        {
+            Enabled = true,
+            ServerName = string.IsNullOrWhiteSpace(options.SslServerName) ? options.Host : options.SslServerName,
+            Version = System.Security.Authentication.SslProtocols.None,
+        };
+        if (!string.IsNullOrWhiteSpace(options.SslClientCertificatePath))
+        {
+            ssl.CertPath = options.SslClientCertificatePath;
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.SslCaCertificatePath))
+        {
+            ssl.CertificateValidationCallback = TrustOnly(LoadBundle(options.SslCaCertificatePath));
+        }
+
+        return ssl;
+    }
+
     /// <summary>
     /// A validation callback that accepts a server certificate only when its name matches and its chain ends at one of
     /// <paramref name="roots"/> (custom root trust: the system store is not consulted).

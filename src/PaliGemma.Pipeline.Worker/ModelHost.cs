@@ -32,8 +32,7 @@ public sealed class ModelHost(
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var folder = reference.Folder ?? throw new InvalidOperationException(reference.MissingReason ??
-            $"Model '{reference.Key.Id}' not found: Worker:Model must be a model folder or an id under Worker:ModelsDirectory.");
+        var folder = reference.RequireFolder();
         WorkerLog.ModelLoading(_logger, ModelKey, folder);
         try
         {

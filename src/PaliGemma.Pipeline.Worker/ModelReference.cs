@@ -51,4 +51,9 @@ public sealed record ModelReference(ModelKey Key, string? Folder)
 
     /// <summary>Why <see cref="Folder"/> is null, when there is more to say than "not found" (e.g. the pull command to run).</summary>
     public string? MissingReason { get; init; }
+
+    /// <summary>The model folder a worker loads.</summary>
+    /// <exception cref="DirectoryNotFoundException">There is none; the message says what Worker:Model must name.</exception>
+    public string RequireFolder() => Folder ?? throw new DirectoryNotFoundException(MissingReason ??
+        $"Model '{Key.Id}' not found: Worker:Model (--model) must be a model folder, an id under Worker:ModelsDirectory, or a Hugging Face repo id in the cache.");
 }

@@ -1,4 +1,3 @@
-using PaliGemma.Inference.Model;
 using PaliGemma.ModelLayout;
 
 namespace PaliGemma.Hub.Tests;

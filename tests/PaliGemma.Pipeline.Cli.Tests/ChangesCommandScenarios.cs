@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.TestSupport;
@@ -63,6 +64,56 @@ public abstract class ChangesCommandScenarios
         Assert.Equal(2, dogs.Count);
         Assert.Equal(("dog", 100.5, 200.25, 300.75, 500.0), ((string)dogs[0]!["label"]!, (double)dogs[0]!["x1"]!, (double)dogs[0]!["y1"]!, (double)dogs[0]!["x2"]!, (double)dogs[0]!["y2"]!));
         Assert.Empty(lines[4]["boxes"]!.AsArray());
+    }
+
+    [SkippableFact]
+    public async Task Change_feed_pages_of_the_http_api_concatenated_equal_the_cli_output()
+    {
+        // Given the feed as pgpipe changes prints it
+        var cli = await RunOnceReadableAsync(5, "changes", "--db", Db);
+        Assert.True(cli.ExitCode == 0, cli.ToString());
+        Assert.Equal(5, cli.Lines.Count);
+
+        // When the results browser serves the same store and the feed is read over HTTP two changes at a time, each
+        // page asked for after the previous page's next
+        var connectionString = _store.Provider == DatabaseProvider.Sqlite
+            ? new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Db }.ConnectionString
+            : Db;
+        var store = SqliteSegmentExportTests.Store(_store.Provider, connectionString);
+        await using var app = Web.ResultsBrowserApp.CreateServer(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(),
+            new Web.BrowserStore(store, _store.Provider == DatabaseProvider.Sqlite ? Db : null), ["http://127.0.0.1:0"]);
+        await app.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(Assert.Single(app.Urls)) };
+        var lines = new System.Text.StringBuilder();
+        var after = string.Empty;
+        for (var pages = 0; ; pages++)
+        {
+            Assert.True(pages < 10, "the feed did not end");
+            using var response = await client.GetAsync($"/api/changes?limit=2&after={Uri.EscapeDataString(after)}");
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            using var page = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var changes = page.RootElement.GetProperty("changes");
+            Assert.True(changes.GetArrayLength() <= 2);
+            foreach (var change in changes.EnumerateArray())
+            {
+                lines.Append(change.GetRawText()).Append('\n');
+            }
+
+            var next = page.RootElement.GetProperty("next").GetString()!;
+            if (changes.GetArrayLength() == 0)
+            {
+                Assert.Equal(after.Length == 0 ? "0:0" : after, next);
+                break;
+            }
+
+            after = next;
+        }
+
+        await app.StopAsync();
+
+        // Then the pages' changes, one per line, are the CLI's output byte for byte
+        Assert.Equal(cli.Stdout, lines.ToString());
     }
 
     [SkippableFact]

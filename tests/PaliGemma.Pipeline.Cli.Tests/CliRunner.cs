@@ -21,7 +21,7 @@ public static class CliRunner
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var exit = await PgpipeCli.Build().Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        var exit = await PgpipeCli.InvokeAsync(args, new InvocationConfiguration { Output = stdout, Error = stderr });
         return new CliResult(exit, stdout.ToString(), stderr.ToString());
     }
 }

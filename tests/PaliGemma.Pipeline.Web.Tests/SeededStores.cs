@@ -124,7 +124,7 @@ public abstract class SeededStore : IAsyncLifetime
         await Store.RecordListedPageAsync(Run.Id, objects.Values.Select(o => new RunItemRecord(o.Uri, o.ETag, o.Size, true)).ToList(), "doc.jpg", ct);
         await Store.CompleteListingAsync(Run.Id, ct);
         CatalogObject cat = objects["cat.png"], doc = objects["doc.jpg"], bad = objects["bad.png"];
-        var mask = CocoRle.Rectangle(300, 451, 100, 50, 200, 150);
+        var mask = CocoRleMasks.Rectangle(300, 451, 100, 50, 200, 150);
         var boxesWithMask = $$$"""[{"label":"cat <b>tabby</b>","x1":45.5,"y1":30,"x2":225.5,"y2":150,"mask":{"size":[300,451],"counts":"{{{mask}}}"}}]""";
         await Store.WriteBatchAsync(new ResultBatch(
             [

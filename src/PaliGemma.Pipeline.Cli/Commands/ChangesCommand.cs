@@ -2,10 +2,14 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Cli.Export;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe changes</c> was asked to print.</summary>
+internal sealed record ChangesSettings(string? After, bool Follow, long? Limit, string? CursorFile, double IntervalSeconds);
 
 /// <summary>
 /// <c>pgpipe changes [--after CURSOR] [--follow] [--limit N] [--cursor-file FILE]</c>: the result store's change feed as
@@ -52,45 +56,14 @@ internal static class ChangesCommand
         command.Add(db);
         command.SetAction(async (r, ct) =>
         {
-            var error = r.InvocationConfiguration.Error;
-            var most = r.GetValue(limit);
-            var seconds = r.GetValue(interval);
-            var afterText = r.GetValue(after);
-            var file = r.GetValue(cursorFile);
-            string? problem = null;
-            ChangeCursor start = ChangeCursor.Start;
+            var s = new ChangesSettings(r.GetValue(after), r.GetValue(follow), r.GetValue(limit), r.GetValue(cursorFile), r.GetValue(interval));
+            var start = ChangeCursor.Start;
             CursorFile? cursorTarget = null;
-            if (most is < 1)
-            {
-                problem = $"--limit must be at least 1; got {most}.";
-            }
-            else if (!(seconds > 0 && seconds <= MaxIntervalSeconds))
-            {
-                problem = string.Create(CultureInfo.InvariantCulture, $"--interval must be more than 0 and at most {MaxIntervalSeconds} seconds; got {seconds}.");
-            }
-            else if (afterText is not null && file is not null)
-            {
-                problem = "--after and --cursor-file both name a start cursor; give one (to start a cursor file at a cursor, write the cursor into the file).";
-            }
-            else if (afterText is not null && !ChangeCursor.TryParse(afterText, out start))
-            {
-                problem = $"--after '{Shorten(afterText)}' is not a change cursor; pass the \"cursor\" value of a line printed by pgpipe changes.";
-            }
-            else if (file is not null)
-            {
-                (cursorTarget, start, problem) = CursorFile.Open(file);
-            }
-
-            if (problem is not null)
-            {
-                await error.WriteLineAsync("error: " + problem).ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
-
             try
             {
                 return await ReadOutput.RunAsync(
-                    r, db, (c, token) => RunAsync(c, start, r.GetValue(follow), most, cursorTarget, TimeSpan.FromSeconds(seconds), token), ct).ConfigureAwait(false);
+                    r, db, (c, token) => RunAsync(c, start, s.Follow, s.Limit, cursorTarget, TimeSpan.FromSeconds(s.IntervalSeconds), token), ct,
+                    () => (start, cursorTarget) = Validate(s)).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -99,6 +72,41 @@ internal static class ChangesCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The start cursor and cursor file the settings name.</summary>
+    /// <exception cref="UsageException">A value is out of range or malformed, or two options both name a start.</exception>
+    private static (ChangeCursor Start, CursorFile? File) Validate(ChangesSettings s)
+    {
+        if (s.Limit is < 1)
+        {
+            throw new UsageException($"--limit must be at least 1; got {s.Limit}.");
+        }
+
+        if (!(s.IntervalSeconds > 0 && s.IntervalSeconds <= MaxIntervalSeconds))
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--interval must be more than 0 and at most {MaxIntervalSeconds} seconds; got {s.IntervalSeconds}."));
+        }
+
+        if (s.After is not null && s.CursorFile is not null)
+        {
+            throw new UsageException("--after and --cursor-file both name a start cursor; give one (to start a cursor file at a cursor, write the cursor into the file).");
+        }
+
+        if (s.After is not null)
+        {
+            return ChangeCursor.TryParse(s.After, out var start)
+                ? (start, null)
+                : throw new UsageException($"--after '{Shorten(s.After)}' is not a change cursor; pass the \"cursor\" value of a line printed by pgpipe changes.");
+        }
+
+        if (s.CursorFile is not null)
+        {
+            var (file, start, problem) = CursorFile.Open(s.CursorFile);
+            return problem is null ? (start, file) : throw new UsageException(problem);
+        }
+
+        return (ChangeCursor.Start, null);
     }
 
     private static async Task<int> RunAsync(ReadContext c, ChangeCursor start, bool follow, long? limit, CursorFile? cursorFile, TimeSpan interval, CancellationToken ct)

@@ -54,20 +54,21 @@ internal sealed class ModelOptions
         command.Add(Verbose);
     }
 
-    public InferenceOptions ToInferenceOptions(ParseResult result) => new()
-    {
-        Dtype = result.GetValue(Dtype) ?? "fp32",
-        Device = result.GetValue(Device),
-        IntraOpThreads = result.GetValue(Threads),
-        MaxBatchSize = Math.Max(1, result.GetValue(BatchSize)),
-        GraphOptimization = result.GetValue(Optimization),
-    };
+    /// <summary>The values given (or defaulted) for these options.</summary>
+    public ModelSettings Bind(ParseResult result) => new(result.GetValue(Model)!, result.GetValue(Dtype) ?? "fp32", result.GetValue(Device), result.GetValue(Threads),
+        result.GetValue(BatchSize), result.GetValue(Optimization), result.GetValue(Verbose));
+}
 
-    public ILoggerFactory CreateLoggerFactory(ParseResult result) => LoggerFactory.Create(b =>
+/// <summary>The model options of one invocation.</summary>
+internal sealed record ModelSettings(string Model, string Dtype, ExecutionDevice Device, int Threads, int BatchSize, GraphOptimization Optimization, bool Verbose)
+{
+    /// <summary>The inference options these settings stand for.</summary>
+    public InferenceOptions ToInferenceOptions() => new()
     {
-        b.SetMinimumLevel(result.GetValue(Verbose) ? LogLevel.Information : LogLevel.Warning);
-        b.AddSimpleConsole(o => o.SingleLine = true);
-        // stdout is for results (and JSON lines); every log line goes to stderr.
-        b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-    });
+        Dtype = Dtype,
+        Device = Device,
+        IntraOpThreads = Threads,
+        MaxBatchSize = Math.Max(1, BatchSize),
+        GraphOptimization = Optimization,
+    };
 }

@@ -2,16 +2,18 @@ using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-using PaliGemma.Inference.Model;
-using PaliGemma.Inference.Runtime;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Hosting;
 using PaliGemma.Pipeline.Producer;
 using PaliGemma.Pipeline.Worker;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe enqueue</c> was asked to do.</summary>
+internal sealed record EnqueueSettings(string Source, string[] Tasks, string Model, string Dtype, string? Run, int? MaxNewTokens, string? Db, CatalogFilter Filter);
 
 /// <summary><c>pgpipe enqueue</c>: the producer. Lists a source and queues one job per image that still needs work.</summary>
 internal static class EnqueueCommand
@@ -34,43 +36,48 @@ internal static class EnqueueCommand
         }
 
         filters.AddTo(command);
-        command.SetAction(async (result, ct) =>
-        {
-            try
-            {
-                var specs = HostCommandSupport.ParseTasks(result.GetValue(tasks)!, result.GetValue(maxNew));
-                var key = ModelReference.Resolve(result.GetValue(model)!, result.GetValue(dtype)!, null).Key;
-                var overrides = new Dictionary<string, string?>();
-                HostCommandSupport.AddDatabase(overrides, result.GetValue(db));
-                var defaults = new Dictionary<string, string?>(WorkerCommand.DistributedDefaults) { ["Logging:LogLevel:Default"] = "Warning" };
-                var builder = PipelineConfiguration.CreateHostBuilder(defaults, overrides);
-                builder.AddProducer();
-                using var host = builder.Build();
-                await host.StartAsync(ct).ConfigureAwait(false);
-                try
-                {
-                    var request = new EnqueueRequest(result.GetValue(source)!, filters.Build(result), key, specs, result.GetValue(run));
-                    var summary = await host.Services.GetRequiredService<EnqueueService>()
-                        .EnqueueAsync(request, new Progress<EnqueueProgress>(ReportProgress), ct).ConfigureAwait(false);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"run {summary.RunName} ({(summary.Resumed ? "resumed" : "new")}): listed {summary.Progress.Listed}, enqueued {summary.Progress.Enqueued}, reused {summary.Progress.Reused}, superseded {summary.Superseded}, queue {key.QueueName}, {summary.Progress.KeysPerSecond:0} keys/s"));
-                }
-                finally
-                {
-                    await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-                }
-
-                return 0;
-            }
-            catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or InvalidOperationException or DirectoryNotFoundException)
-            {
-                return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
-            }
-        });
+        command.SetBody((r, c, ct) => RunAsync(c, new EnqueueSettings(r.GetValue(source)!, r.GetValue(tasks)!, r.GetValue(model)!, r.GetValue(dtype)!,
+            r.GetValue(run), r.GetValue(maxNew), r.GetValue(db), filters.Build(r)), ct));
         return command;
     }
 
-    internal static void ReportProgress(EnqueueProgress p) =>
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    private static async Task<int> RunAsync(CommandContext c, EnqueueSettings s, CancellationToken ct)
+    {
+        var specs = HostCommandSupport.ParseTasks(s.Tasks, s.MaxNewTokens);
+        var key = ModelReference.Resolve(s.Model, s.Dtype, null).Key;
+        var overrides = new Dictionary<string, string?>();
+        HostCommandSupport.AddDatabase(overrides, s.Db, c.Error);
+        var defaults = new Dictionary<string, string?>(WorkerCommand.DistributedDefaults) { ["Logging:LogLevel:Default"] = "Warning" };
+        var builder = PipelineConfiguration.CreateHostBuilder(defaults, overrides);
+        c.AddLogging(builder.Logging, hostFormat: true);
+        using (var loggerFactory = c.CreateLoggerFactory())
+        {
+            // A missing schema, a refused login or a broker that is down ends the command here, in one line, instead of
+            // after the producer's retries.
+            await HostCommandSupport.CheckServicesAsync(builder.Configuration, loggerFactory, broker: true, ct).ConfigureAwait(false);
+        }
+
+        builder.AddProducer();
+        using var host = builder.Build();
+        await host.StartAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run);
+            var summary = await host.Services.GetRequiredService<EnqueueService>()
+                .EnqueueAsync(request, new Progress<EnqueueProgress>(p => ReportProgress(c.Error, p)), ct).ConfigureAwait(false);
+            await c.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"run {summary.RunName} ({(summary.Resumed ? "resumed" : "new")}): listed {summary.Progress.Listed}, enqueued {summary.Progress.Enqueued}, reused {summary.Progress.Reused}, superseded {summary.Superseded}, queue {key.QueueName}, {summary.Progress.KeysPerSecond:0} keys/s")).ConfigureAwait(false);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>One progress line on the error writer.</summary>
+    internal static void ReportProgress(TextWriter error, EnqueueProgress p) =>
+        error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"listed {p.Listed}, enqueued {p.Enqueued}, reused {p.Reused} ({p.KeysPerSecond:0} keys/s, {p.Elapsed:hh\\:mm\\:ss})"));
 }

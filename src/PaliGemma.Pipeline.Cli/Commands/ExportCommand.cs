@@ -1,10 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Cli.Export;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe export</c> was asked to write.</summary>
+internal sealed record ExportSettings(string Run, string Format, string? Out);
 
 /// <summary>
 /// <c>pgpipe export RUN --format jsonl|coco [--out FILE]</c>: every (object, task) of a run, including results
@@ -34,29 +38,24 @@ internal static class ExportCommand
         command.Add(format);
         command.Add(output);
         command.Add(db);
-        command.SetAction(async (r, ct) =>
+        command.SetAction((r, ct) =>
         {
-            var chosen = (r.GetValue(format) ?? "jsonl").Trim().ToLowerInvariant();
-            if (!Formats.Contains(chosen))
+            var s = new ExportSettings(r.GetValue(run)!, (r.GetValue(format) ?? "jsonl").Trim().ToLowerInvariant(), r.GetValue(output));
+            return ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, s, token), ct, () =>
             {
-                await r.InvocationConfiguration.Error.WriteLineAsync(
-                    $"error: --format '{r.GetValue(format)}' is not supported; use one of: {string.Join(", ", Formats)}.").ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
-
-            return await ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, r.GetValue(run)!, chosen, r.GetValue(output), token), ct).ConfigureAwait(false);
+                if (!Formats.Contains(s.Format))
+                {
+                    throw new UsageException($"--format '{r.GetValue(format)}' is not supported; use one of: {string.Join(", ", Formats)}.");
+                }
+            });
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(ReadContext c, string nameOrId, string format, string? file, CancellationToken ct)
+    private static async Task<int> RunAsync(ReadContext c, ExportSettings s, CancellationToken ct)
     {
-        var run = await ReadOutput.FindRunOrReportAsync(c, nameOrId, ct).ConfigureAwait(false);
-        if (run is null)
-        {
-            return ExitCodes.Usage;
-        }
-
+        var (format, file) = (s.Format, s.Out);
+        var run = await ReadOutput.FindRunAsync(c, s.Run, ct).ConfigureAwait(false);
         ExportSummary summary;
         if (file is null)
         {
@@ -68,8 +67,7 @@ internal static class ExportCommand
             var folder = Path.GetDirectoryName(target)!;
             if (!Directory.Exists(folder))
             {
-                await c.Error.WriteLineAsync($"error: --out {file}: folder {folder} does not exist.").ConfigureAwait(false);
-                return ExitCodes.Usage;
+                throw new UsageException($"--out {file}: folder {folder} does not exist.");
             }
 
             // Written beside the target and moved over it at the end, so a failed export never leaves half a file

@@ -1,8 +1,13 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
@@ -12,24 +17,14 @@ internal static class HostCommandSupport
     public static Option<string?> DbOption() => StoreAccess.CreateDbOption();
 
     /// <summary>Configuration keys that a --db value stands for (same rules as the read-side commands).</summary>
-    public static void AddDatabase(Dictionary<string, string?> overrides, string? db)
+    public static void AddDatabase(Dictionary<string, string?> overrides, string? db, TextWriter warnings)
     {
         if (string.IsNullOrWhiteSpace(db))
         {
             return;
         }
 
-        DatabaseProvider provider;
-        string connectionString;
-        try
-        {
-            (provider, connectionString) = StoreAccess.InterpretDbOption(db, Environment.CurrentDirectory);
-        }
-        catch (StoreConfigurationException ex)
-        {
-            throw new ArgumentException(ex.Message, nameof(db), ex);
-        }
-
+        var (provider, connectionString) = StoreAccess.InterpretDbOption(db, Environment.CurrentDirectory, warnings);
         overrides["Database:Provider"] = provider.ToString();
         overrides["Database:ConnectionString"] = connectionString;
     }
@@ -92,11 +87,34 @@ internal static class HostCommandSupport
         }
     }
 
-    /// <summary>Prints an error the way every command does and returns the usage exit code.</summary>
+    /// <summary>
+    /// Prints a usage error on the process's stderr and returns <see cref="ExitCodes.Usage"/>: for the pipeline
+    /// benchmark, which is not a product command. Product commands throw and let <see cref="CommandRunner"/> report.
+    /// </summary>
     public static int Fail(string message)
     {
         // Last line of defence: an exception message that quotes a connection string or URI never shows its password.
         Console.Error.WriteLine($"error: {ConnectionStringRedactor.Redact(message)}");
-        return 2;
+        return ExitCodes.Usage;
+    }
+
+    /// <summary>
+    /// Checks, before a host starts, that the store exists, is migrated and accepts the login, and (with RabbitMQ) that
+    /// the broker answers and accepts the login, so those mistakes end the command at once with one line instead of
+    /// retries. <paramref name="configuration"/> is the host's merged configuration.
+    /// </summary>
+    public static async Task CheckServicesAsync(IConfiguration configuration, ILoggerFactory loggerFactory, bool broker, CancellationToken ct)
+    {
+        _ = await StoreAccess.OpenExistingStoreAsync(configuration, loggerFactory, ct).ConfigureAwait(false);
+        var messaging = configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
+        if (broker && messaging.Transport == TransportKind.RabbitMq)
+        {
+            if (new MessagingOptionsValidator().Validate(null, messaging) is { Failed: true } invalid)
+            {
+                throw new OptionsValidationException(MessagingOptions.SectionName, typeof(MessagingOptions), invalid.Failures ?? [invalid.FailureMessage]);
+            }
+
+            await RabbitMqProbe.CheckAsync(messaging, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        }
     }
 }

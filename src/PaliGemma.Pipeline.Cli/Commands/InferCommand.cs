@@ -1,11 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using PaliGemma.Inference.Generation;
 using PaliGemma.Inference.Imaging;
 using PaliGemma.Inference.Model;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Cli.Errors;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe infer</c> was asked to run.</summary>
+internal sealed record InferSettings(ModelSettings Model, string[] Images, string[] Prompts, int? MaxNewTokens, bool Json, string? MaskDecoder);
 
 /// <summary><c>pgpipe infer</c>: every image with every prompt, on one machine, without the pipeline.</summary>
 internal static class InferCommand
@@ -33,44 +38,25 @@ internal static class InferCommand
         command.Add(maxNew);
         command.Add(json);
         command.Add(maskDecoder);
-        command.SetAction((result, ct) => RunAsync(result, model, result.GetValue(images)!, result.GetValue(prompts)!, result.GetValue(maxNew), result.GetValue(json),
-            result.GetValue(maskDecoder), ct));
+        command.SetBody((r, c, ct) => RunAsync(c, new InferSettings(model.Bind(r), r.GetValue(images)!, r.GetValue(prompts)!, r.GetValue(maxNew), r.GetValue(json),
+            r.GetValue(maskDecoder)), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult result, ModelOptions modelOptions, string[] imagePaths, string[] promptTexts, int? maxNew, bool json,
-        string? maskDecoder, CancellationToken ct)
+    private static async Task<int> RunAsync(CommandContext c, InferSettings s, CancellationToken ct)
     {
-        PaliGemmaTask[] tasks;
-        try
+        var (imagePaths, promptTexts, maxNew, json) = (s.Images, s.Prompts, s.MaxNewTokens, s.Json);
+        var tasks = promptTexts.Select(PaliGemmaTask.Parse).ToArray();
+        if (TaskValidation.LimitProblem(maxNew, "--max-new-tokens") is { } problem)
         {
-            tasks = promptTexts.Select(PaliGemmaTask.Parse).ToArray();
-            if (TaskValidation.LimitProblem(maxNew, "--max-new-tokens") is { } problem)
-            {
-                throw new ArgumentException(problem + ".");
-            }
-        }
-        catch (ArgumentException ex)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            throw new UsageException(problem + ".");
         }
 
-        using var loggerFactory = modelOptions.CreateLoggerFactory(result);
-        PaliGemmaModel model;
-        try
-        {
-            var folder = await ModelSource.ResolveFolderAsync(result.GetValue(modelOptions.Model)!, result.GetValue(modelOptions.Dtype) ?? "fp32", Console.Error, ct).ConfigureAwait(false);
-            var inference = modelOptions.ToInferenceOptions(result);
-            inference.MaskDecoderPath = maskDecoder;
-            model = PaliGemmaModel.Load(folder, inference, loggerFactory.CreateLogger("pgpipe.infer"));
-        }
-        catch (Exception ex) when (ex is ModelFormatException or ArgumentException or InvalidOperationException or InvalidDataException or FileNotFoundException or PaliGemma.Inference.Tokenization.TokenizerJsonException or PaliGemma.Hub.HubException)
-        {
-            await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
-
+        using var loggerFactory = c.CreateLoggerFactory(s.Model.Verbose ? LogLevel.Information : LogLevel.Warning);
+        var folder = await ModelSource.ResolveFolderAsync(s.Model.Model, s.Model.Dtype, c, ct).ConfigureAwait(false);
+        var inference = s.Model.ToInferenceOptions();
+        inference.MaskDecoderPath = s.MaskDecoder;
+        var model = PaliGemmaModel.Load(folder, inference, loggerFactory.CreateLogger("pgpipe.infer"));
         using (model)
         {
             // Decode and resize on all cores; a bad image becomes an error row and never stops the others.
@@ -109,20 +95,10 @@ internal static class InferCommand
                 }
             }
 
-            IReadOnlyList<GenerationOutput> outputs;
-            try
-            {
-                outputs = requests.Count == 0 ? [] : model.Generate(goodImages, requests, ct);
-            }
-            catch (ArgumentException ex)
-            {
-                await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
-
+            IReadOnlyList<GenerationOutput> outputs = requests.Count == 0 ? [] : model.Generate(goodImages, requests, ct);
             var failed = false;
             var next = 0;
-            var stdout = Console.Out;
+            var stdout = c.Output;
             for (var i = 0; i < imagePaths.Length; i++)
             {
                 for (var p = 0; p < tasks.Length; p++)
@@ -141,7 +117,7 @@ internal static class InferCommand
                 }
             }
 
-            return failed ? 1 : 0;
+            return failed ? ExitCodes.Failure : ExitCodes.Ok;
         }
     }
 

@@ -1,6 +1,7 @@
 using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.Cli.Errors;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
@@ -14,8 +15,13 @@ namespace PaliGemma.Pipeline.Cli.Commands;
 internal static class ModelSource
 {
     /// <summary>Returns a model folder for <paramref name="model"/>; text that is neither a folder nor a repo id is returned unchanged, so the loader reports it.</summary>
-    public static async Task<string> ResolveFolderAsync(string model, string dtype, TextWriter progressWriter, CancellationToken cancellationToken)
+    public static Task<string> ResolveFolderAsync(string model, string dtype, TextWriter progressWriter, CancellationToken cancellationToken) =>
+        ResolveFolderAsync(model, dtype, new CommandContext(Console.Out, progressWriter), cancellationToken);
+
+    /// <summary>As above, with progress and logs on the command's error writer.</summary>
+    public static async Task<string> ResolveFolderAsync(string model, string dtype, CommandContext context, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(model);
         var trimmed = model.Trim();
         if (Directory.Exists(trimmed) || !HubModelId.TryParse(trimmed, out var id))
@@ -25,9 +31,9 @@ internal static class ModelSource
 
         var parsedDtype = ModelDtypes.Parse(dtype);
         var settings = HubSettings.FromEnvironment();
-        var progress = PullProgressFactory.Create(progressWriter, interactive: ReferenceEquals(progressWriter, Console.Error) && !Console.IsErrorRedirected);
+        var progress = PullProgressFactory.Create(context.Error, interactive: context.ErrorIsTerminal);
         // Retries, resumes and an offline fallback are worth a line on stderr.
-        using var loggerFactory = StoreAccess.CreateStderrLoggerFactory();
+        using var loggerFactory = context.CreateLoggerFactory();
         var resolver = new HubModelResolver(settings, logger: loggerFactory.CreateLogger("pgpipe.hub"));
         try
         {
@@ -36,7 +42,7 @@ internal static class ModelSource
         catch (Exception ex) when (ex is HubRepoNotFoundException or HubCacheMissException)
         {
             // "owner/name" is also the shape of a relative path: say that both readings were tried.
-            throw new HubException($"--model '{trimmed}' is not a local folder ({Path.GetFullPath(trimmed)}), and as a Hugging Face repo id: {ex.Message}", ex);
+            throw new UsageException($"--model '{trimmed}' is not a local folder ({Path.GetFullPath(trimmed)}), and as a Hugging Face repo id: {ex.Message}", ex);
         }
     }
 
@@ -45,12 +51,12 @@ internal static class ModelSource
     /// in the cache before the host starts, so the host's offline cache lookup finds them. A null model (taken from
     /// configuration) is left to the host.
     /// </summary>
-    public static async Task EnsureAsync(string? model, string? dtype, TextWriter progressWriter, CancellationToken cancellationToken, string? modelsDirectory = null)
+    public static async Task EnsureAsync(string? model, string? dtype, CommandContext context, CancellationToken cancellationToken, string? modelsDirectory = null)
     {
         // A folder under Worker:ModelsDirectory wins over a repo id of the same spelling, as in ModelReference.
         if (!string.IsNullOrWhiteSpace(model) && (string.IsNullOrWhiteSpace(modelsDirectory) || !Directory.Exists(Path.Combine(modelsDirectory, model.Trim()))))
         {
-            _ = await ResolveFolderAsync(model, string.IsNullOrWhiteSpace(dtype) ? "fp32" : dtype, progressWriter, cancellationToken).ConfigureAwait(false);
+            _ = await ResolveFolderAsync(model, string.IsNullOrWhiteSpace(dtype) ? "fp32" : dtype, context, cancellationToken).ConfigureAwait(false);
         }
     }
 }

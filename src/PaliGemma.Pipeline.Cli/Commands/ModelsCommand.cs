@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using PaliGemma.Hub;
 using PaliGemma.Inference.Model;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.Cli.Errors;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
@@ -41,49 +43,28 @@ internal static class ModelsCommand
             command.Add(o);
         }
 
-        command.SetAction(async (result, ct) =>
+        command.SetBody(async (result, c, ct) =>
         {
-            var output = result.InvocationConfiguration.Output;
-            var error = result.InvocationConfiguration.Error;
-            HubModelId id;
-            ModelFileSelection selection;
-            try
+            var id = HubModelId.Parse(result.GetValue(repo)!);
+            if (result.GetValue(revision) is { Length: > 0 } rev)
             {
-                id = HubModelId.Parse(result.GetValue(repo)!);
-                if (result.GetValue(revision) is { Length: > 0 } rev)
-                {
-                    id = id with { Revision = rev };
-                }
-
-                selection = new ModelFileSelection(ModelDtypes.Parse(result.GetValue(dtype)!), result.GetValue(include), result.GetValue(all));
-            }
-            catch (ArgumentException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 2;
+                id = id with { Revision = rev };
             }
 
+            var selection = new ModelFileSelection(ModelDtypes.Parse(result.GetValue(dtype)!), result.GetValue(include), result.GetValue(all));
             var settings = HubSettings.FromEnvironment();
             var cache = new HubCache(settings.CacheDirectory);
-            try
-            {
-                using var loggerFactory = StoreAccess.CreateStderrLoggerFactory();
-                var logger = loggerFactory.CreateLogger("pgpipe.hub");
-                using var client = new HubClient(settings, logger: logger);
-                var puller = new HubModelPuller(client, cache, logger);
-                var display = PullProgressFactory.Create(error, interactive: IsTerminal(error));
-                var pulled = await display.RunAsync(p => puller.PullAsync(id, selection, p, ct)).ConfigureAwait(false);
-                await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"{id.Repo} {id.Revision} -> {pulled.Commit}: {pulled.Files.Count} files, {PullProgressFactory.Bytes(pulled.DownloadedBytes)} downloaded")).ConfigureAwait(false);
-                // stdout carries only the folder, so `$(pgpipe models pull ...)` is a model folder.
-                await output.WriteLineAsync(pulled.SnapshotDirectory).ConfigureAwait(false);
-                return 0;
-            }
-            catch (HubException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 1;
-            }
+            using var loggerFactory = c.CreateLoggerFactory();
+            var logger = loggerFactory.CreateLogger("pgpipe.hub");
+            using var client = new HubClient(settings, logger: logger);
+            var puller = new HubModelPuller(client, cache, logger);
+            var display = PullProgressFactory.Create(c.Error, interactive: c.ErrorIsTerminal);
+            var pulled = await display.RunAsync(p => puller.PullAsync(id, selection, p, ct)).ConfigureAwait(false);
+            await c.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"{id.Repo} {id.Revision} -> {pulled.Commit}: {pulled.Files.Count} files, {PullProgressFactory.Bytes(pulled.DownloadedBytes)} downloaded")).ConfigureAwait(false);
+            // stdout carries only the folder, so `$(pgpipe models pull ...)` is a model folder.
+            await c.Output.WriteLineAsync(pulled.SnapshotDirectory).ConfigureAwait(false);
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -91,15 +72,15 @@ internal static class ModelsCommand
     private static Command CreateList()
     {
         var command = new Command("list", "Show cached model repos: revisions, commits, sizes and the dtypes whose graphs are present.");
-        command.SetAction(async (result, ct) =>
+        command.SetBody(async (result, c, ct) =>
         {
-            var output = result.InvocationConfiguration.Output;
+            var output = c.Output;
             var cache = new HubCache(HubSettings.FromEnvironment().CacheDirectory);
             var repos = cache.ListRepos();
             if (repos.Count == 0)
             {
-                await result.InvocationConfiguration.Error.WriteLineAsync($"no model repos in {cache.Directory}").ConfigureAwait(false);
-                return 0;
+                await c.Error.WriteLineAsync($"no model repos in {cache.Directory}").ConfigureAwait(false);
+                return ExitCodes.Ok;
             }
 
             var rows = new List<string[]> { new[] { "REPO", "REVISIONS", "COMMIT", "FILES", "SIZE", "DTYPES" } };
@@ -125,7 +106,7 @@ internal static class ModelsCommand
             }
 
             await output.WriteLineAsync($"cache: {cache.Directory} ({PullProgressFactory.Bytes(repos.Sum(r => r.BlobBytes))} in blobs)").ConfigureAwait(false);
-            return 0;
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -135,24 +116,12 @@ internal static class ModelsCommand
         var repo = new Argument<string>("REPO") { Description = "Cached model repo id (owner/name)." };
         var command = new Command("verify", "Re-hash every cached file of a repo (sha256 for LFS files, git blob id for the others); a mismatching blob is deleted.");
         command.Add(repo);
-        command.SetAction(async (result, ct) =>
+        command.SetBody(async (result, c, ct) =>
         {
-            var output = result.InvocationConfiguration.Output;
-            var error = result.InvocationConfiguration.Error;
-            HubModelId id;
-            try
-            {
-                id = HubModelId.Parse(result.GetValue(repo)!);
-            }
-            catch (ArgumentException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 2;
-            }
-
+            var (output, error) = (c.Output, c.Error);
+            var id = HubModelId.Parse(result.GetValue(repo)!);
             var cache = new HubCache(HubSettings.FromEnvironment().CacheDirectory);
             var pathsByBlob = BlobUsers(cache, id.Repo);
-            try
             {
                 var checks = await cache.VerifyAsync(id.Repo, progress: null, ct).ConfigureAwait(false);
                 foreach (var check in checks)
@@ -166,12 +135,7 @@ internal static class ModelsCommand
 
                 var bad = checks.Count(c => !c.Ok);
                 await error.WriteLineAsync($"{checks.Count} blobs checked, {bad} mismatched").ConfigureAwait(false);
-                return bad == 0 ? 0 : 1;
-            }
-            catch (HubException ex)
-            {
-                await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
-                return 1;
+                return bad == 0 ? ExitCodes.Ok : ExitCodes.Failure;
             }
         });
         return command;
@@ -203,6 +167,4 @@ internal static class ModelsCommand
 
         return users;
     }
-
-    private static bool IsTerminal(TextWriter writer) => ReferenceEquals(writer, Console.Error) && !Console.IsErrorRedirected;
 }

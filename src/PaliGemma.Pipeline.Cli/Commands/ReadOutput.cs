@@ -1,95 +1,68 @@
 using System.CommandLine;
-using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Logging;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Data;
 using Spectre.Console;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
-/// <summary>Exit codes of the store-reading commands (status, search, export, changes).</summary>
-internal static class ExitCodes
-{
-    /// <summary>Success.</summary>
-    public const int Ok = 0;
-
-    /// <summary>A failure while reading the store or writing the output (connection refused, timeout, malformed stored value, disk full).</summary>
-    public const int Failure = 1;
-
-    /// <summary>Bad arguments, bad Database settings, or an unknown run.</summary>
-    public const int Usage = 2;
-
-    /// <summary>The store does not exist or is not migrated.</summary>
-    public const int StoreUnavailable = 3;
-}
-
 /// <summary>What a store-reading command's body receives.</summary>
-internal sealed record ReadContext(ResultStore Store, IConfiguration Configuration, TextWriter Output, TextWriter Error, bool OutputIsTerminal);
+internal sealed record ReadContext(ResultStore Store, IConfiguration Configuration, CommandContext Command)
+{
+    /// <summary>Results.</summary>
+    public TextWriter Output => Command.Output;
+
+    /// <summary>Progress, notes and logs.</summary>
+    public TextWriter Error => Command.Error;
+
+    /// <summary>True for the real stdout on a terminal.</summary>
+    public bool OutputIsTerminal => Command.OutputIsTerminal;
+}
 
 /// <summary>Opening the store, mapping failures to exit codes, and rendering tables for people or for pipes.</summary>
 internal static class ReadOutput
 {
     /// <summary>
-    /// Opens the existing store named by configuration and <c>--db</c>, runs <paramref name="body"/>, and turns
-    /// expected failures into one "error: ..." line on stderr and an <see cref="ExitCodes"/> value.
+    /// Opens the existing store named by configuration and <c>--db</c> and runs <paramref name="body"/> inside
+    /// <see cref="CommandRunner"/>, which turns failures into one "error: ..." line and an <see cref="ExitCodes"/> value.
     /// </summary>
-    public static async Task<int> RunAsync(ParseResult result, Option<string?> db, Func<ReadContext, CancellationToken, Task<int>> body, CancellationToken ct)
-    {
-        var output = result.InvocationConfiguration.Output;
-        var error = result.InvocationConfiguration.Error;
-        using var loggerFactory = StoreAccess.CreateStderrLoggerFactory();
-        try
+    /// <param name="result">The parse result (writers and <paramref name="db"/>).</param>
+    /// <param name="db">The command's <c>--db</c> option.</param>
+    /// <param name="body">The command's work against the open store.</param>
+    /// <param name="ct">Cancelled by SIGINT/SIGTERM.</param>
+    /// <param name="validate">Checks of the arguments, run before the store is opened; throws <see cref="UsageException"/>.</param>
+    public static Task<int> RunAsync(ParseResult result, Option<string?> db, Func<ReadContext, CancellationToken, Task<int>> body, CancellationToken ct, Action? validate = null) =>
+        CommandRunner.RunAsync(result, async (c, token) =>
         {
-            var configuration = StoreAccess.BuildConfiguration(result.GetValue(db));
-            var store = await StoreAccess.OpenExistingStoreAsync(configuration, loggerFactory, ct).ConfigureAwait(false);
-            return await body(new ReadContext(store, configuration, output, error, IsTerminal(output)), ct).ConfigureAwait(false);
-        }
-        catch (StoreConfigurationException ex)
-        {
-            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-        catch (StoreUnavailableException ex)
-        {
-            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
-            return ExitCodes.StoreUnavailable;
-        }
-        catch (Exception ex) when (ex is DbException or TimeoutException || ex.InnerException is DbException or TimeoutException)
-        {
-            await error.WriteLineAsync($"error: reading the result store failed: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
-            return ExitCodes.Failure;
-        }
-        catch (InvalidDataException ex)
-        {
-            // A stored value that is not what the worker writes (e.g. results.boxes); the message names the row.
-            await error.WriteLineAsync($"error: {ConnectionStringRedactor.Redact(ex.Message)}").ConfigureAwait(false);
-            return ExitCodes.Failure;
-        }
-        catch (IOException ex)
-        {
-            // Writing the output failed: disk full, or the reader of a pipe went away (`pgpipe export x | head`).
-            await error.WriteLineAsync($"error: writing the output failed: {ex.Message}").ConfigureAwait(false);
-            return ExitCodes.Failure;
-        }
-    }
+            validate?.Invoke();
+            using var loggerFactory = c.CreateLoggerFactory();
+            var configuration = StoreAccess.BuildConfiguration(result.GetValue(db), c.Error);
+            var store = await StoreAccess.OpenExistingStoreAsync(configuration, loggerFactory, token).ConfigureAwait(false);
+            try
+            {
+                return await body(new ReadContext(store, configuration, c), token).ConfigureAwait(false);
+            }
+            catch (InvalidDataException ex)
+            {
+                // Read back from the store, a value that is not what the worker writes (e.g. results.boxes); the message
+                // names the row. Elsewhere the same exception means a broken model file, a usage error.
+                throw new StoredValueException(ex.Message, ex);
+            }
+        }, ct);
 
-    /// <summary>Resolves RUN (name or id) or prints the "unknown run" error; null means the caller returns <see cref="ExitCodes.Usage"/>.</summary>
-    public static async Task<RunInfo?> FindRunOrReportAsync(ReadContext context, string nameOrId, CancellationToken ct)
+    /// <summary>Resolves RUN (name or id).</summary>
+    /// <exception cref="UsageException">No run has that name or id.</exception>
+    public static async Task<RunInfo> FindRunAsync(ReadContext context, string nameOrId, CancellationToken ct)
     {
         if (await StoreAccess.FindRunAsync(context.Store, nameOrId, ct).ConfigureAwait(false) is { } run)
         {
             return run;
         }
 
-        await context.Error.WriteLineAsync(
-            $"error: no run named '{nameOrId}' (nor with that id) in the result store. List the runs with `pgpipe status`.").ConfigureAwait(false);
-        return null;
+        throw new UsageException($"no run named '{nameOrId}' (nor with that id) in the result store. List the runs with `pgpipe status`.");
     }
-
-    /// <summary>True only for the real console attached to a terminal: captured writers and pipes get plain text.</summary>
-    public static bool IsTerminal(TextWriter output) => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
 
     /// <summary>
     /// Writes a table: a Spectre.Console table on a terminal, else a header line and rows with columns padded to

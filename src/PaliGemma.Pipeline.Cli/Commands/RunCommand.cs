@@ -3,10 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-using PaliGemma.Inference.Model;
 using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Hosting;
 using PaliGemma.Pipeline.Producer;
@@ -14,6 +13,10 @@ using PaliGemma.Pipeline.Worker;
 using Spectre.Console;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe run</c> was asked to do.</summary>
+internal sealed record RunSettings(string Source, string[] Tasks, string Model, string Dtype, string? Device, string? Run, int? MaxNewTokens, string? Db,
+    int? BatchSize, string? MaskDecoder, TimeSpan StallTimeout, CatalogFilter Filter);
 
 /// <summary>
 /// <c>pgpipe run</c>: the embedded default. Producer and worker in one process over MassTransit's in-memory
@@ -43,73 +46,74 @@ internal static class RunCommand
         }
 
         filters.AddTo(command);
-        command.SetAction((result, ct) => RunAsync(result, source, tasks, model, dtype, device, run, maxNew, db, batch, maskDecoder, stall, filters, ct));
+        command.SetBody((r, c, ct) => RunAsync(c, new RunSettings(r.GetValue(source)!, r.GetValue(tasks)!, r.GetValue(model)!, r.GetValue(dtype)!,
+            r.GetValue(device), r.GetValue(run), r.GetValue(maxNew), r.GetValue(db), r.GetValue(batch), r.GetValue(maskDecoder),
+            TimeSpan.FromSeconds(r.GetValue(stall)), filters.Build(r)), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(ParseResult result, Argument<string> source, Option<string[]> tasks, Option<string> model, Option<string> dtype,
-        Option<string?> device, Option<string?> run, Option<int?> maxNew, Option<string?> db, Option<int?> batch, Option<string?> maskDecoder,
-        Option<int> stall, HostCommandSupport.FilterOptions filters, CancellationToken ct)
+    private static async Task<int> RunAsync(CommandContext c, RunSettings s, CancellationToken ct)
     {
+        var specs = HostCommandSupport.ParseTasks(s.Tasks, s.MaxNewTokens);
+        var defaults = new Dictionary<string, string?>
+        {
+            ["Messaging:Transport"] = "InMemory",
+            ["Database:Provider"] = "Sqlite",
+            ["Database:ConnectionString"] = DatabaseOptions.DefaultSqliteConnectionString,
+            ["Observability:Port"] = "0",
+            // An interactive command: the progress bar and summary speak; logs only for problems.
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        await ModelSource.EnsureAsync(s.Model, s.Dtype, c, ct).ConfigureAwait(false);
+        var overrides = new Dictionary<string, string?> { ["Worker:Model"] = s.Model, ["Inference:Dtype"] = s.Dtype };
+        WorkerCommand.Set(overrides, "Inference:Device", s.Device);
+        WorkerCommand.Set(overrides, "Worker:BatchSize", s.BatchSize?.ToString(CultureInfo.InvariantCulture));
+        WorkerCommand.Set(overrides, "Inference:MaskDecoderPath", s.MaskDecoder);
+        if (!CatalogUri.IsS3(s.Source))
+        {
+            // The worker may read files only under the folder this run lists.
+            overrides["Worker:LocalRoot"] = Path.GetFullPath(s.Source.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? new Uri(s.Source).LocalPath : s.Source);
+        }
+
+        HostCommandSupport.AddDatabase(overrides, s.Db, c.Error);
+        var builder = PipelineConfiguration.CreateHostBuilder(defaults, overrides);
+        c.AddLogging(builder.Logging, hostFormat: true);
+        builder.AddWorker();
+        builder.AddProducer(withBus: false);
+        using var host = builder.Build();
+        var store = host.Services.GetRequiredService<ResultStore>();
+        var reference = host.Services.GetRequiredService<ModelReference>();
+        var key = reference.Key;
+        // A missing model is reported before any store is created or source listed.
+        reference.RequireFolder();
+        if (store.Provider == DatabaseProvider.Sqlite)
+        {
+            // The embedded store is created on first use; a server store is migrated by `pgpipe migrate` instead.
+            await store.MigrateAsync(ct).ConfigureAwait(false);
+        }
+        else
+        {
+            using var loggerFactory = c.CreateLoggerFactory();
+            await HostCommandSupport.CheckServicesAsync(builder.Configuration, loggerFactory, broker: false, ct).ConfigureAwait(false);
+        }
+
+        await host.StartAsync(ct).ConfigureAwait(false);
         try
         {
-            var specs = HostCommandSupport.ParseTasks(result.GetValue(tasks)!, result.GetValue(maxNew));
-            var sourceText = result.GetValue(source)!;
-            var defaults = new Dictionary<string, string?>
-            {
-                ["Messaging:Transport"] = "InMemory",
-                ["Database:Provider"] = "Sqlite",
-                ["Database:ConnectionString"] = DatabaseOptions.DefaultSqliteConnectionString,
-                ["Observability:Port"] = "0",
-                // An interactive command: the progress bar and summary speak; logs only for problems.
-                ["Logging:LogLevel:Default"] = "Warning",
-            };
-            await ModelSource.EnsureAsync(result.GetValue(model), result.GetValue(dtype), Console.Error, ct).ConfigureAwait(false);
-            var overrides = new Dictionary<string, string?> { ["Worker:Model"] = result.GetValue(model), ["Inference:Dtype"] = result.GetValue(dtype) };
-            WorkerCommand.Set(overrides, "Inference:Device", result.GetValue(device));
-            WorkerCommand.Set(overrides, "Worker:BatchSize", result.GetValue(batch)?.ToString(CultureInfo.InvariantCulture));
-            WorkerCommand.Set(overrides, "Inference:MaskDecoderPath", result.GetValue(maskDecoder));
-            if (!CatalogUri.IsS3(sourceText))
-            {
-                // The worker may read files only under the folder this run lists.
-                overrides["Worker:LocalRoot"] = Path.GetFullPath(sourceText.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? new Uri(sourceText).LocalPath : sourceText);
-            }
-
-            HostCommandSupport.AddDatabase(overrides, result.GetValue(db));
-            var builder = PipelineConfiguration.CreateHostBuilder(defaults, overrides);
-            builder.AddWorker();
-            builder.AddProducer(withBus: false);
-            using var host = builder.Build();
-            var store = host.Services.GetRequiredService<ResultStore>();
-            // The embedded store is created on first use; a server store is migrated by `pgpipe migrate` instead.
-            if (store.Provider == DatabaseProvider.Sqlite)
-            {
-                await store.MigrateAsync(ct).ConfigureAwait(false);
-            }
-
-            var key = host.Services.GetRequiredService<ModelReference>().Key;
-            await host.StartAsync(ct).ConfigureAwait(false);
-            try
-            {
-                var request = new EnqueueRequest(sourceText, filters.Build(result), key, specs, result.GetValue(run));
-                var summary = await host.Services.GetRequiredService<EnqueueService>()
-                    .EnqueueAsync(request, new Progress<EnqueueProgress>(EnqueueCommand.ReportProgress), ct).ConfigureAwait(false);
-                var status = await WaitAsync(store, summary, TimeSpan.FromSeconds(result.GetValue(stall)), ct).ConfigureAwait(false);
-                PrintSummary(summary, status, key.ToString());
-                return status.Pending == 0 ? (status.Failed > 0 ? 1 : 0) : 3;
-            }
-            finally
-            {
-                await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            }
+            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run);
+            var summary = await host.Services.GetRequiredService<EnqueueService>()
+                .EnqueueAsync(request, new Progress<EnqueueProgress>(p => EnqueueCommand.ReportProgress(c.Error, p)), ct).ConfigureAwait(false);
+            var status = await WaitAsync(c, store, summary, s.StallTimeout, ct).ConfigureAwait(false);
+            await PrintSummaryAsync(c.Output, summary, status, key.ToString()).ConfigureAwait(false);
+            return status.Pending > 0 ? ExitCodes.Stalled : status.Failed > 0 ? ExitCodes.Failure : ExitCodes.Ok;
         }
-        catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or InvalidOperationException or DirectoryNotFoundException or ModelFormatException or InvalidDataException or PaliGemma.Hub.HubException)
+        finally
         {
-            return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
-    private static async Task<RunStatus> WaitAsync(ResultStore store, EnqueueSummary summary, TimeSpan stallTimeout, CancellationToken ct)
+    private static async Task<RunStatus> WaitAsync(CommandContext c, ResultStore store, EnqueueSummary summary, TimeSpan stallTimeout, CancellationToken ct)
     {
         var status = await store.GetRunStatusAsync(summary.RunId, TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
         var lastProgress = Stopwatch.StartNew();
@@ -132,9 +136,10 @@ internal static class RunCommand
             return status;
         }
 
-        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsErrorRedirected)
+        if (c.ErrorIsTerminal && AnsiConsole.Profile.Capabilities.Interactive)
         {
-            await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(c.Error) });
+            await console.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .StartAsync(async ctx =>
                 {
                     var bar = ctx.AddTask("images x tasks", maxValue: Math.Max(1, status.Combinations));
@@ -155,7 +160,7 @@ internal static class RunCommand
                 if (report.Elapsed > TimeSpan.FromSeconds(5))
                 {
                     report.Restart();
-                    Console.Error.WriteLine($"done {status.Done}, failed {status.Failed}, pending {status.Pending} of {status.Combinations}");
+                    await c.Error.WriteLineAsync($"done {status.Done}, failed {status.Failed}, pending {status.Pending} of {status.Combinations}").ConfigureAwait(false);
                 }
             }
         }
@@ -163,16 +168,16 @@ internal static class RunCommand
         return status;
     }
 
-    private static void PrintSummary(EnqueueSummary summary, RunStatus status, string model)
+    private static async Task PrintSummaryAsync(TextWriter output, EnqueueSummary summary, RunStatus status, string model)
     {
         var culture = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(culture, $"run {summary.RunName} ({model}): {status.Listed} images listed, {summary.Progress.Enqueued} enqueued this pass, {summary.Progress.Reused} reused"));
-        Console.WriteLine(string.Create(culture, $"  done {status.Done}, failed {status.Failed}, pending {status.Pending} (image x task combinations: {status.Combinations})"));
+        await output.WriteLineAsync(string.Create(culture, $"run {summary.RunName} ({model}): {status.Listed} images listed, {summary.Progress.Enqueued} enqueued this pass, {summary.Progress.Reused} reused")).ConfigureAwait(false);
+        await output.WriteLineAsync(string.Create(culture, $"  done {status.Done}, failed {status.Failed}, pending {status.Pending} (image x task combinations: {status.Combinations})")).ConfigureAwait(false);
         if (status.Pending > 0)
         {
-            Console.WriteLine("  stopped waiting: no image finished within --stall-timeout; re-run the same command to resume.");
+            await output.WriteLineAsync("  stopped waiting: no image finished within --stall-timeout; re-run the same command to resume.").ConfigureAwait(false);
         }
 
-        Console.WriteLine($"  see: pgpipe status {summary.RunName} | pgpipe export {summary.RunName} --format jsonl | pgpipe search \"...\"");
+        await output.WriteLineAsync($"  see: pgpipe status {summary.RunName} | pgpipe export {summary.RunName} --format jsonl | pgpipe search \"...\"").ConfigureAwait(false);
     }
 }

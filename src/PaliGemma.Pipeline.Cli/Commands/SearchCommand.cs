@@ -1,8 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using PaliGemma.Pipeline.Cli.Errors;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe search</c> was asked to find.</summary>
+internal sealed record SearchSettings(string Query, int Limit, bool Json);
 
 /// <summary>
 /// <c>pgpipe search "query"</c>: full-text search over current results, best first, with the object URI of
@@ -22,29 +26,28 @@ internal static class SearchCommand
         command.Add(limit);
         command.Add(json);
         command.Add(db);
-        command.SetAction(async (r, ct) =>
+        command.SetAction((r, ct) =>
         {
-            var text = r.GetValue(query) ?? string.Empty;
-            var most = r.GetValue(limit);
-            if (most < 1)
+            var s = new SearchSettings(r.GetValue(query) ?? string.Empty, r.GetValue(limit), r.GetValue(json));
+            return ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, s, token), ct, () =>
             {
-                await r.InvocationConfiguration.Error.WriteLineAsync($"error: --limit must be at least 1; got {most}.").ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
+                if (s.Limit < 1)
+                {
+                    throw new UsageException($"--limit must be at least 1; got {s.Limit}.");
+                }
 
-            if (string.IsNullOrWhiteSpace(text))
-            {
-                await r.InvocationConfiguration.Error.WriteLineAsync("error: QUERY is empty; give at least one word to search for.").ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
-
-            return await ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, text, most, r.GetValue(json), token), ct).ConfigureAwait(false);
+                if (string.IsNullOrWhiteSpace(s.Query))
+                {
+                    throw new UsageException("QUERY is empty; give at least one word to search for.");
+                }
+            });
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(ReadContext c, string query, int limit, bool json, CancellationToken ct)
+    private static async Task<int> RunAsync(ReadContext c, SearchSettings s, CancellationToken ct)
     {
+        var (query, limit, json) = (s.Query, s.Limit, s.Json);
         var hits = await c.Store.SearchAsync(query, limit, ct).ConfigureAwait(false);
         if (hits.Count == 0)
         {

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Web;
 
@@ -38,39 +38,22 @@ internal static class ServeCommand
         var urls = urlValues.SelectMany(u => u.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         var options = StoreAccess.GetDatabaseOptions(c.Configuration);
         var sqliteFile = options.Provider == DatabaseProvider.Sqlite ? StoreAccess.SqliteFilePath(options.EffectiveConnectionString) : null;
-        WebApplication app;
-        try
+        var app = ResultsBrowserApp.CreateServer(c.Configuration, new BrowserStore(c.Store, sqliteFile), urls, logging =>
         {
-            app = ResultsBrowserApp.CreateServer(c.Configuration, new BrowserStore(c.Store, sqliteFile), urls, logging =>
-            {
-                // Refused requests and faults are worth a line on stderr; per-request chatter is not.
-                logging.SetMinimumLevel(LogLevel.Warning);
-                logging.AddSimpleConsole(o => o.SingleLine = true);
-                logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-            });
-        }
-        catch (ResultsBrowserConfigurationException ex)
-        {
-            await c.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-
+            // Refused requests and faults are worth a line on stderr; per-request chatter is not.
+            logging.SetMinimumLevel(LogLevel.Warning);
+            c.Command.AddLogging(logging);
+        });
         await using (app.ConfigureAwait(false))
         {
             try
             {
                 await app.StartAsync(ct).ConfigureAwait(false);
             }
-            catch (OptionsValidationException ex)
-            {
-                await c.Error.WriteLineAsync("error: " + string.Join("; ", ex.Failures)).ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
             catch (IOException ex)
             {
-                // Kestrel reports a taken port as an IOException ("address already in use").
-                await c.Error.WriteLineAsync($"error: cannot listen on {string.Join(", ", urls)}: {ex.Message}").ConfigureAwait(false);
-                return ExitCodes.Failure;
+                // Kestrel reports a taken port as an IOException ("address already in use"); the message names the address.
+                throw new CommandFailedException($"cannot listen on {string.Join(", ", urls)}: {ex.Message}", ex);
             }
 
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? urls;

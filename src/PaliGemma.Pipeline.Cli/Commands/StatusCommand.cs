@@ -1,9 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe status</c> was asked to show.</summary>
+internal sealed record StatusSettings(string? Run, int WindowMinutes, int Limit, bool Json);
 
 /// <summary>
 /// <c>pgpipe status [RUN]</c>: one run's progress (objects listed and enqueued; (object, task) combinations
@@ -31,34 +35,25 @@ internal static class StatusCommand
         command.Add(db);
         command.SetAction((r, ct) =>
         {
-            var minutes = r.GetValue(window);
-            var most = r.GetValue(limit);
-            if (minutes < 1 || most < 1)
+            var s = new StatusSettings(r.GetValue(run), r.GetValue(window), r.GetValue(limit), r.GetValue(json));
+            return ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, s, token), ct, () =>
             {
-                return UsageErrorAsync(r, minutes < 1 ? $"--window-minutes must be at least 1; got {minutes}." : $"--limit must be at least 1; got {most}.");
-            }
-
-            return ReadOutput.RunAsync(r, db, (c, token) => RunAsync(c, r.GetValue(run), TimeSpan.FromMinutes(minutes), most, r.GetValue(json), token), ct);
+                if (s.WindowMinutes < 1 || s.Limit < 1)
+                {
+                    throw new UsageException(s.WindowMinutes < 1 ? $"--window-minutes must be at least 1; got {s.WindowMinutes}." : $"--limit must be at least 1; got {s.Limit}.");
+                }
+            });
         });
         return command;
     }
 
-    private static async Task<int> UsageErrorAsync(ParseResult result, string message)
+    private static async Task<int> RunAsync(ReadContext c, StatusSettings s, CancellationToken ct)
     {
-        await result.InvocationConfiguration.Error.WriteLineAsync("error: " + message).ConfigureAwait(false);
-        return ExitCodes.Usage;
-    }
-
-    private static async Task<int> RunAsync(ReadContext c, string? nameOrId, TimeSpan window, int limit, bool json, CancellationToken ct)
-    {
-        if (nameOrId is not null)
+        var window = TimeSpan.FromMinutes(s.WindowMinutes);
+        var json = s.Json;
+        if (s.Run is { } nameOrId)
         {
-            var run = await ReadOutput.FindRunOrReportAsync(c, nameOrId, ct).ConfigureAwait(false);
-            if (run is null)
-            {
-                return ExitCodes.Usage;
-            }
-
+            var run = await ReadOutput.FindRunAsync(c, nameOrId, ct).ConfigureAwait(false);
             var status = await c.Store.GetRunStatusAsync(run.Id, window, ct).ConfigureAwait(false);
             if (json)
             {
@@ -72,7 +67,7 @@ internal static class StatusCommand
             return ExitCodes.Ok;
         }
 
-        var runs = await c.Store.ListRunsAsync(limit, ct).ConfigureAwait(false);
+        var runs = await c.Store.ListRunsAsync(s.Limit, ct).ConfigureAwait(false);
         if (runs.Count == 0)
         {
             await c.Error.WriteLineAsync("No runs yet. Start one with `pgpipe run` or `pgpipe enqueue`.").ConfigureAwait(false);

@@ -1,12 +1,15 @@
 using System.CommandLine;
+using System.Globalization;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
-using PaliGemma.Inference.Model;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Hosting;
 using PaliGemma.Pipeline.Worker;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
+
+/// <summary>What <c>pgpipe worker</c> was asked to do; null values come from configuration.</summary>
+internal sealed record WorkerSettings(string? Model, string? Dtype, string? Device, int? BatchSize, string? MaskDecoder, int? MetricsPort, string? Db, bool PrintQueue);
 
 /// <summary>
 /// <c>pgpipe worker</c>: consumes one model's queue until SIGTERM/Ctrl+C, then drains (stops taking messages,
@@ -30,39 +33,53 @@ internal static class WorkerCommand
             command.Add(o);
         }
 
-        command.SetAction(async (result, ct) =>
+        command.SetBody((r, c, ct) => RunAsync(c, new WorkerSettings(r.GetValue(model), r.GetValue(dtype), r.GetValue(device), r.GetValue(batch),
+            r.GetValue(maskDecoder), r.GetValue(port), r.GetValue(db), r.GetValue(printQueue)), ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext c, WorkerSettings s, CancellationToken ct)
+    {
+        var overrides = new Dictionary<string, string?>();
+        Set(overrides, "Worker:Model", s.Model);
+        Set(overrides, "Inference:Dtype", s.Dtype);
+        Set(overrides, "Inference:Device", s.Device);
+        Set(overrides, "Inference:MaskDecoderPath", s.MaskDecoder);
+        Set(overrides, "Worker:BatchSize", s.BatchSize?.ToString(CultureInfo.InvariantCulture));
+        Set(overrides, "Observability:Port", s.MetricsPort?.ToString(CultureInfo.InvariantCulture));
+        HostCommandSupport.AddDatabase(overrides, s.Db, c.Error);
+        var builder = PipelineConfiguration.CreateHostBuilder(DistributedDefaults, overrides);
+        c.AddLogging(builder.Logging, hostFormat: true);
+        if (s.PrintQueue)
         {
-            var overrides = new Dictionary<string, string?>();
-            Set(overrides, "Worker:Model", result.GetValue(model));
-            Set(overrides, "Inference:Dtype", result.GetValue(dtype));
-            Set(overrides, "Inference:Device", result.GetValue(device));
-            Set(overrides, "Inference:MaskDecoderPath", result.GetValue(maskDecoder));
-            Set(overrides, "Worker:BatchSize", result.GetValue(batch)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Set(overrides, "Observability:Port", result.GetValue(port)?.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            HostCommandSupport.AddDatabase(overrides, result.GetValue(db));
-            var builder = PipelineConfiguration.CreateHostBuilder(DistributedDefaults, overrides);
+            await c.Output.WriteLineAsync(WorkerExtensions.Resolve(builder.Configuration).Key.QueueName).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        // After configuration is merged, so a model or dtype from Worker__Model / Inference__Dtype counts too.
+        await ModelSource.EnsureAsync(builder.Configuration["Worker:Model"], builder.Configuration["Inference:Dtype"], c, ct,
+            builder.Configuration["Worker:ModelsDirectory"]).ConfigureAwait(false);
+        // A model that is not there, a store without its schema or a refused login are mistakes to fix, reported here in
+        // one line; the host would log them with a stack trace, or retry them like an outage.
+        WorkerExtensions.Resolve(builder.Configuration).RequireFolder();
+        using (var loggerFactory = c.CreateLoggerFactory())
+        {
             try
             {
-                if (result.GetValue(printQueue))
-                {
-                    Console.WriteLine(WorkerExtensions.Resolve(builder.Configuration).Key.QueueName);
-                    return 0;
-                }
-
-                // After configuration is merged, so a model or dtype from Worker__Model / Inference__Dtype counts too.
-                await ModelSource.EnsureAsync(builder.Configuration["Worker:Model"], builder.Configuration["Inference:Dtype"], Console.Error, ct,
-                    builder.Configuration["Worker:ModelsDirectory"]).ConfigureAwait(false);
-                builder.AddWorker();
-                using var host = builder.Build();
-                await host.RunAsync(ct).ConfigureAwait(false);
-                return 0;
+                await HostCommandSupport.CheckServicesAsync(builder.Configuration, loggerFactory, broker: true, ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is OptionsValidationException or ModelFormatException or ArgumentException or InvalidDataException or FileNotFoundException or PaliGemma.Hub.HubException)
+            catch (Exception ex) when (!ct.IsCancellationRequested && CliErrors.Describe(ex) is { ExitCode: ExitCodes.ServiceUnavailable } outage)
             {
-                return HostCommandSupport.Fail(ex is OptionsValidationException v ? string.Join("; ", v.Failures) : ex.Message);
+                // An outage at start is ridden out like one during work (the host retries and reports not ready); only a
+                // mistake stops a worker.
+                await c.Error.WriteLineAsync($"warning: {outage.Message} Starting anyway; the worker waits for it.").ConfigureAwait(false);
             }
-        });
-        return command;
+        }
+
+        builder.AddWorker();
+        using var host = builder.Build();
+        await host.RunAsync(ct).ConfigureAwait(false);
+        return ExitCodes.Ok;
     }
 
     /// <summary>Distributed hosts default to RabbitMQ and Postgres; configuration and flags override.</summary>

@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace PaliGemma.Hub.Tests;
+namespace PaliGemma.Pipeline.TestSupport.Hub;
 
 /// <summary>One request either server saw.</summary>
 public sealed record SeenRequest(string Server, string Method, string Path, string Query, string? Authorization, string? Range, DateTimeOffset At);

@@ -1,16 +1,15 @@
-using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Playwright;
-using PaliGemma.Pipeline.Cli;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.TestSupport;
+using PaliGemma.Pipeline.Web;
 using Xunit.Abstractions;
 
-namespace PaliGemma.Pipeline.Web.Tests;
+namespace PaliGemma.Pipeline.Cli.Tests;
 
 /// <summary>
 /// The page in a real browser: Debian's headless Chromium (/usr/bin/chromium) driven by Playwright, over a store filled
@@ -56,21 +55,16 @@ public sealed class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
         Directory.CreateDirectory(images);
         foreach (var name in new[] { Target, "56x56-shapes.png", "resize-97x61.png" })
         {
-            File.Copy(Path.Combine(TestPaths.Images, name), Path.Combine(images, name));
+            File.Copy(RepositoryPaths.Combine("tests", "fixtures", "images", name), Path.Combine(images, name));
         }
 
         await File.WriteAllTextAsync(Path.Combine(images, "broken.png"), "not an image");
         var db = Path.Combine(_folder, "pgpipe.db");
-        using (var stdout = new StringWriter())
-        using (var stderr = new StringWriter())
-        {
-            var exit = await PgpipeCli.Build()
-                .Parse(["run", images, "--model", TestPaths.TinyModel, "--task", "caption en", "--task", "detect cat", "--run", "fixtures", "--db", db])
-                .InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
-            output.WriteLine(stdout.ToString());
-            // 1: finished with failures (broken.png), as intended.
-            Assert.True(exit == 1, $"pgpipe run exited {exit}\n{stdout}\n{stderr}");
-        }
+        var embedded = await CliRunner.RunAsync("run", images, "--model", RepositoryPaths.Combine("tests", "fixtures", "models", "tiny"), "--task", "caption en",
+            "--task", "detect cat", "--run", "fixtures", "--db", db);
+        output.WriteLine(embedded.Stdout);
+        // 1: finished with failures (broken.png), as intended.
+        Assert.True(embedded.ExitCode == 1, $"pgpipe run exited {embedded}");
 
         var store = new ResultStore(
             new PipelineDbContextFactory(Options.Create(new DatabaseOptions { ConnectionString = new SqliteConnectionStringBuilder { DataSource = db }.ConnectionString })),
@@ -85,7 +79,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
             }
         }
 
-        var mask = CocoRle.Rectangle(Height, Width, MaskRect.X1, MaskRect.Y1, MaskRect.X2, MaskRect.Y2);
+        var mask = CocoRleMasks.Rectangle(Height, Width, MaskRect.X1, MaskRect.Y1, MaskRect.X2, MaskRect.Y2);
         var boxes = JsonSerializer.Serialize(new[]
         {
             new { label = Label, x1 = Box.X1, y1 = Box.Y1, x2 = Box.X2, y2 = Box.Y2, mask = new { size = new[] { Height, Width }, counts = mask } },
@@ -169,7 +163,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine("screenshot: " + screenshot);
         if (Environment.GetEnvironmentVariable("PGPIPE_UPDATE_DOCS_SCREENSHOT") == "1")
         {
-            File.Copy(screenshot, Path.Combine(TestPaths.RepoRoot, "docs", "serve.png"), overwrite: true);
+            File.Copy(screenshot, RepositoryPaths.Combine("docs", "serve.png"), overwrite: true);
         }
 
         // The caption that holds <script> and an onerror handler shows as text and runs nothing.

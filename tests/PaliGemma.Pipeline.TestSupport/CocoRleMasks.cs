@@ -1,12 +1,12 @@
 using System.Text;
 
-namespace PaliGemma.Pipeline.Web.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>
 /// Test-side COCO RLE encoder (pycocotools maskApi.c rleToString over column-major runs), used only to put masks of
 /// known shape into the store; the page's decoder is checked separately against a hand-worked string.
 /// </summary>
-public static class CocoRle
+public static class CocoRleMasks
 {
     /// <summary>Encodes a mask that is 1 inside [x1, x2) x [y1, y2) of an h x w image.</summary>
     public static string Rectangle(int h, int w, int x1, int y1, int x2, int y2)

@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
-using PaliGemma.Inference.Model;
+using PaliGemma.Hub;
 using PaliGemma.ModelLayout;
 
-namespace PaliGemma.Hub.Tests;
+namespace PaliGemma.Pipeline.TestSupport.Hub;
 
 /// <summary>
 /// A fake Hub serving the tiny fixture model as <see cref="RepoName"/> (plus fp16 graphs, a README and an

@@ -1,9 +1,11 @@
+using PaliGemma.Hub;
 using PaliGemma.ModelLayout;
+using PaliGemma.Pipeline.TestSupport.Hub;
 
-namespace PaliGemma.Hub.Tests;
+namespace PaliGemma.Pipeline.Cli.Tests;
 
 /// <summary>The real pgpipe binary against the fake Hub: pull, list, verify, and an offline infer from the cache.</summary>
-public sealed class CliTests : HubTestBase
+public sealed class HubCliTests : HubTestBase
 {
     private Dictionary<string, string?> Environment(bool offline) => new()
     {
@@ -140,7 +142,7 @@ public sealed class CliTests : HubTestBase
     }
 
     [Fact]
-    public async Task Pull_of_a_gated_repo_exits_1_with_the_licence_step()
+    public async Task Pull_of_a_gated_repo_exits_2_with_the_licence_step()
     {
         Hub.AddRepo(new FakeRepo("pgpipe-tests/gated", NewCommit(), Repo.Files) { GatedAllowedTokens = ["hf_granted"] });
         var env = Environment(offline: false);
@@ -148,7 +150,8 @@ public sealed class CliTests : HubTestBase
 
         var result = await Pgpipe.RunAsync(env, "models", "pull", "pgpipe-tests/gated");
 
-        Assert.Equal(1, result.ExitCode);
+        // 2: access is configuration (a token, a licence to accept), as in the README's exit-code table.
+        Assert.Equal(2, result.ExitCode);
         Assert.Contains($"accept the licence at {Hub.Endpoint}/pgpipe-tests/gated", result.Stderr, StringComparison.Ordinal);
     }
 }

@@ -1,23 +1,18 @@
-using System.CommandLine;
-using PaliGemma.Pipeline.Cli;
-
-namespace PaliGemma.Pipeline.Web.Tests;
+namespace PaliGemma.Pipeline.Cli.Tests;
 
 /// <summary><c>pgpipe serve</c>'s refusals: they happen before anything listens, with the setting to change in the message.</summary>
 public sealed class ServeCommandTests(SqliteSeededStore seeded) : IClassFixture<SqliteSeededStore>
 {
     private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var exit = await PgpipeCli.Build().Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
-        return (exit, stdout.ToString(), stderr.ToString());
+        var result = await CliRunner.RunAsync(args);
+        return (result.ExitCode, result.Stdout, result.Stderr);
     }
 
     [Fact]
     public async Task Serve_refuses_a_wildcard_address_without_credentials()
     {
-        var (exit, stdout, stderr) = await RunAsync("serve", "--urls", "http://0.0.0.0:0", "--db", seeded.SqliteFile!);
+        var (exit, stdout, stderr) = await RunAsync("serve", "--urls", "http://0.0.0.0:0", "--db", seeded.File);
         Assert.Equal(2, exit);
         Assert.Empty(stdout);
         Assert.Contains("error: --urls http://0.0.0.0:0 listens beyond loopback", stderr, StringComparison.Ordinal);
