@@ -19,8 +19,12 @@ internal static partial class CatalogLog
     public static partial void S3ListingCompleted(ILogger logger, string bucket, string prefix, int page, long listed, long matched);
 
     [LoggerMessage(EventId = 1011, EventName = "LocalListingCompleted", Level = LogLevel.Information,
-        Message = "Listed {Root}: {Listed} files seen, {Matched} matched and hashed")]
-    public static partial void LocalListingCompleted(ILogger logger, string root, long listed, long matched);
+        Message = "Listed {Root}: {Listed} files seen, {Matched} matched; {Hashed} opened and hashed, {Reused} unchanged (hash cache)")]
+    public static partial void LocalListingCompleted(ILogger logger, string root, long listed, long matched, long hashed, long reused);
+
+    [LoggerMessage(EventId = 1015, EventName = "LocalHashCacheUnavailable", Level = LogLevel.Warning,
+        Message = "The local hash cache {Path} cannot be used ({Reason}); every listed file is hashed")]
+    public static partial void LocalHashCacheUnavailable(ILogger logger, string path, string reason);
 
     [LoggerMessage(EventId = 1012, EventName = "LocalFileVanished", Level = LogLevel.Debug,
         Message = "File {Path} disappeared while the folder was being listed; skipped")]

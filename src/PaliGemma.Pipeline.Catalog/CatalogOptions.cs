@@ -22,4 +22,17 @@ public sealed class CatalogOptions
     /// <summary>How many local files are hashed concurrently while listing a folder.</summary>
     [Range(1, 64)]
     public int LocalHashParallelism { get; set; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
+
+    /// <summary>
+    /// Reuse a local file's content hash from earlier listings while its path, size, modification time and file id are
+    /// unchanged, so that a nightly listing opens only new or changed files (default true). See the README's
+    /// "Local folders" for the rule and its one blind spot.
+    /// </summary>
+    public bool LocalHashCache { get; set; } = true;
+
+    /// <summary>
+    /// Folder of the local hash cache files (one SQLite file per catalog folder). Default: $XDG_CACHE_HOME/pgpipe or
+    /// ~/.cache/pgpipe. It must not lie inside a catalog folder, or the cache would be listed as an image.
+    /// </summary>
+    public string? LocalHashCacheFolder { get; set; }
 }
