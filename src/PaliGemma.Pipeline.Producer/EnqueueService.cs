@@ -15,9 +15,10 @@ namespace PaliGemma.Pipeline.Producer;
 /// each page so a crashed enumeration resumes where it stopped.
 /// </summary>
 /// <remarks>
-/// Per page: supersede results of objects whose ETag changed, look up which (object, etag, model, task)
-/// combinations already have results (one round trip), send jobs for the rest with publisher confirms and a
-/// bounded number in flight, then record the page's run items and resume key in one transaction. A crash between
+/// Per page: supersede results of objects whose ETag changed and look up which (object, etag, model, task)
+/// combinations already have results (one round trip together), send jobs for the rest with publisher confirms and a
+/// bounded number in flight, then record the page's run items and resume key in one transaction, while the next page
+/// is already being looked up (checkpoints stay in page order, each after its page's confirms). A crash between
 /// the sends and the checkpoint re-sends at most that page on resume; workers skip combinations that already have
 /// results and results are unique per key, so a re-sent job never duplicates a result. For the same reason a page
 /// that fails on a database fault, or on a broker error that reaches a send, is retried whole with the
@@ -98,6 +99,9 @@ public sealed partial class EnqueueService(
             }
         }, listingCts.Token);
 
+        // Page N's checkpoint is written while page N+1 is looked up and sent: at most one checkpoint in flight, and
+        // checkpoints in page order, each after its own page's confirms (so the resume key never passes an unsent job).
+        Task checkpoint = Task.CompletedTask;
         try
         {
             var page = new List<CatalogObject>(o.PageSize);
@@ -113,10 +117,12 @@ public sealed partial class EnqueueService(
                     continue;
                 }
 
-                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                await checkpoint.ConfigureAwait(false);
+                checkpoint = CheckpointWithRetryAsync(run.Id, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
-                reused += done;
+                reused += page.Count - sent;
                 page.Clear();
                 if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds))
                 {
@@ -127,17 +133,22 @@ public sealed partial class EnqueueService(
 
             if (page.Count > 0)
             {
-                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                await checkpoint.ConfigureAwait(false);
+                checkpoint = CheckpointWithRetryAsync(run.Id, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
-                reused += done;
+                reused += page.Count - sent;
             }
 
+            await checkpoint.ConfigureAwait(false);
             await listing.ConfigureAwait(false);
         }
         finally
         {
             await listingCts.CancelAsync().ConfigureAwait(false);
+            // A failed pass still waits for its last checkpoint, so nothing writes after the caller saw it end.
+            await checkpoint.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
         }
 
         await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
@@ -149,7 +160,7 @@ public sealed partial class EnqueueService(
         return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
     }
 
-    private async Task<(int Sent, int Reused)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
+    private async Task<(List<RunItemRecord> Items, int Sent)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
         CancellationToken ct)
     {
         var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
@@ -162,6 +173,26 @@ public sealed partial class EnqueueService(
             catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, ct))
             {
                 PageRetrying(logger, page[0].Key, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
+                await Task.Delay(delays[attempt], ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Records a sent page's run items and resume key; idempotent, so retried alone on a database fault.</summary>
+    private async Task CheckpointWithRetryAsync(Guid runId, List<RunItemRecord> items, string lastKey, int sent, CancellationToken ct)
+    {
+        var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await store.RecordListedPageAsync(runId, items, lastKey, ct).ConfigureAwait(false);
+                metrics.EnqueuedPage(items.Count, sent);
+                return;
+            }
+            catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, ct))
+            {
+                PageRetrying(logger, items[0].Uri, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
                 await Task.Delay(delays[attempt], ct).ConfigureAwait(false);
             }
         }
@@ -191,13 +222,12 @@ public sealed partial class EnqueueService(
         return false;
     }
 
-    private async Task<(int Sent, int Reused)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
+    private async Task<(List<RunItemRecord> Items, int Sent)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
     {
         using var activity = PipelineMetrics.ActivitySource.StartActivity("pgpipe.enqueue.page");
         var versions = page.Select(p => new ObjectVersion(p.Uri, p.ETag)).ToList();
         var modelKey = request.Model.ToString();
-        await store.MarkSupersededByNewEtagAsync(versions, ct).ConfigureAwait(false);
-        var existing = await store.FindExistingResultsAsync(versions, modelKey, request.Tasks.Select(t => t.Prompt).ToList(), ct).ConfigureAwait(false);
+        var (_, existing) = await store.SupersedeAndFindExistingAsync(versions, modelKey, request.Tasks.Select(t => t.Prompt).ToList(), ct).ConfigureAwait(false);
         var items = new List<RunItemRecord>(page.Count);
         var sends = new List<Task>();
         using var gate = new SemaphoreSlim(options.Value.MaxInFlight);
@@ -205,7 +235,10 @@ public sealed partial class EnqueueService(
         var sent = 0;
         foreach (var obj in page)
         {
-            var pending = request.Tasks.Where(t => !existing.Contains(new ExistingResult(obj.Uri, obj.ETag, t.Prompt))).ToList();
+            // A page with no results at all (a first pass) shares the task list instead of filtering it per object.
+            IReadOnlyList<TaskSpec> pending = existing.Count == 0
+                ? request.Tasks
+                : request.Tasks.Where(t => !existing.Contains(new ExistingResult(obj.Uri, obj.ETag, t.Prompt))).ToList();
             items.Add(new RunItemRecord(obj.Uri, obj.ETag, obj.Size, pending.Count > 0));
             if (pending.Count == 0)
             {
@@ -229,9 +262,7 @@ public sealed partial class EnqueueService(
 
         // Every confirm must be in before the checkpoint: a page is recorded only once the broker holds its jobs.
         await Task.WhenAll(sends).ConfigureAwait(false);
-        await store.RecordListedPageAsync(runId, items, page[^1].Key, ct).ConfigureAwait(false);
-        metrics.EnqueuedPage(page.Count, sent);
-        return (sent, page.Count - sent);
+        return (items, sent);
     }
 
     private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, TimeSpan timeout, CancellationToken ct)
