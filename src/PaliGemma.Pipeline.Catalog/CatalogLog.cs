@@ -18,6 +18,10 @@ internal static partial class CatalogLog
         Message = "Listed s3://{Bucket}/{Prefix}: {Listed} keys in {Page} pages, {Matched} matched")]
     public static partial void S3ListingCompleted(ILogger logger, string bucket, string prefix, int page, long listed, long matched);
 
+    [LoggerMessage(EventId = 1004, EventName = "S3ListThrottled", Level = LogLevel.Warning,
+        Message = "Listing s3://{Bucket}/{Prefix} was throttled ({Code}); retry {Attempt} of {Limit} in {DelayMs} ms")]
+    public static partial void S3ListThrottled(ILogger logger, string bucket, string prefix, string code, int attempt, int limit, long delayMs);
+
     [LoggerMessage(EventId = 1011, EventName = "LocalListingCompleted", Level = LogLevel.Information,
         Message = "Listed {Root}: {Listed} files seen, {Matched} matched; {Hashed} opened and hashed, {Reused} unchanged (hash cache)")]
     public static partial void LocalListingCompleted(ILogger logger, string root, long listed, long matched, long hashed, long reused);

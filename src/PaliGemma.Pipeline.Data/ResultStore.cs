@@ -160,6 +160,57 @@ public sealed partial class ResultStore
     /// </summary>
     /// <returns>How many items were new to the run or came back with a new ETag.</returns>
     public Task<int> RecordListedPageAsync(Guid runId, IReadOnlyList<RunItemRecord> items, string? lastListedKey, CancellationToken cancellationToken) =>
+        RecordListedCoreAsync(runId, null, items, lastListedKey, cancellationToken);
+
+    /// <summary>
+    /// <see cref="RecordListedPageAsync"/> for one partition of a parallel listing: the page's run items, the run's counts
+    /// and the partition's resume key, in one transaction. The run's own resume key is left alone (it would be wrong for
+    /// every other partition).
+    /// </summary>
+    /// <returns>How many items were new to the run or came back with a new ETag.</returns>
+    public Task<int> RecordListedPartitionPageAsync(Guid runId, string partition, IReadOnlyList<RunItemRecord> items, string lastKey, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        ArgumentNullException.ThrowIfNull(lastKey);
+        return RecordListedCoreAsync(runId, (partition, lastKey), items, null, cancellationToken);
+    }
+
+    /// <summary>Marks one partition of a parallel listing as listed to its end.</summary>
+    public Task CompleteListingPartitionAsync(Guid runId, string partition, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"INSERT INTO run_partitions (run_id, partition, last_key, completed) VALUES ({b.Guid(runId)}, {b.Text(partition)}, NULL, TRUE) ON CONFLICT (run_id, partition) DO UPDATE SET completed = TRUE");
+                await using var command = b.Build();
+                return await command.ExecuteNonQueryAsync(ct);
+            },
+            cancellationToken);
+
+    /// <summary>Resume points of a parallel listing in progress: partition → (last recorded key, listed to its end).</summary>
+    public Task<IReadOnlyDictionary<string, ListingPartition>> GetListingPartitionsAsync(Guid runId, CancellationToken cancellationToken) =>
+        ExecuteAsync<IReadOnlyDictionary<string, ListingPartition>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture, $"SELECT partition, last_key, completed FROM run_partitions WHERE run_id = {b.Guid(runId)}");
+                await using var command = b.Build();
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                var partitions = new Dictionary<string, ListingPartition>(StringComparer.Ordinal);
+                while (await reader.ReadAsync(ct))
+                {
+                    partitions[reader.GetString(0)] = new ListingPartition(reader.GetNullableString(1), reader.GetBool(2));
+                }
+
+                return partitions;
+            },
+            cancellationToken);
+
+    private Task<int> RecordListedCoreAsync(Guid runId, (string Name, string LastKey)? partition, IReadOnlyList<RunItemRecord> items, string? lastListedKey,
+        CancellationToken cancellationToken) =>
         ExecuteAsync(
             true,
             async (connection, transaction, ct) =>
@@ -220,6 +271,15 @@ public sealed partial class ResultStore
                     throw new InvalidOperationException($"Run {runId} does not exist; create it with CreateRunAsync first.");
                 }
 
+                if (partition is { } p)
+                {
+                    var k = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                    k.Sql.Append(CultureInfo.InvariantCulture,
+                        $"INSERT INTO run_partitions (run_id, partition, last_key, completed) VALUES ({k.Guid(runId)}, {k.Text(p.Name)}, {k.Text(p.LastKey)}, FALSE) ON CONFLICT (run_id, partition) DO UPDATE SET last_key = excluded.last_key");
+                    await using var checkpoint = k.Build();
+                    await checkpoint.ExecuteNonQueryAsync(ct);
+                }
+
                 return inserted;
             },
             cancellationToken);
@@ -231,9 +291,24 @@ public sealed partial class ResultStore
     public Task RestartListingAsync(Guid runId, CancellationToken cancellationToken) =>
         UpdateRunAsync(runId, "last_listed_key = NULL, listing_completed = FALSE", cancellationToken);
 
-    /// <summary>Marks the run's listing complete; required before <see cref="MarkSupersededMissingAsync"/>.</summary>
-    public Task CompleteListingAsync(Guid runId, CancellationToken cancellationToken) =>
-        UpdateRunAsync(runId, "listing_completed = TRUE", cancellationToken);
+    /// <summary>
+    /// Marks the run's listing complete and drops its partition resume points (the next pass starts over); required
+    /// before <see cref="MarkSupersededMissingAsync"/>.
+    /// </summary>
+    public async Task CompleteListingAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        await UpdateRunAsync(runId, "listing_completed = TRUE", cancellationToken);
+        await ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
+                b.Sql.Append(CultureInfo.InvariantCulture, $"DELETE FROM run_partitions WHERE run_id = {b.Guid(runId)}");
+                await using var command = b.Build();
+                return await command.ExecuteNonQueryAsync(ct);
+            },
+            cancellationToken);
+    }
 
     private Task UpdateRunAsync(Guid runId, string assignments, CancellationToken cancellationToken) =>
         ExecuteAsync(

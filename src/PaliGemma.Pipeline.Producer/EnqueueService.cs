@@ -75,6 +75,88 @@ public sealed partial class EnqueueService(
         PassStarting(logger, runName, source.Root, modelKey, startAfter ?? "(start)");
         var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{request.Model.QueueName}")).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
+        long listed, enqueued, reused;
+        if (o.ListConcurrency > 1 && source is IPartitionedCatalogSource partitioned)
+        {
+            (listed, enqueued, reused) = await ListPartitionsAsync(run.Id, partitioned, request, endpoint, progress, clock, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            (listed, enqueued, reused) = await ListOneStreamAsync(run.Id, source, startAfter, request, endpoint, progress, clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        // Objects this complete listing no longer found are gone from the catalog: their results stop being current.
+        var superseded = await store.MarkSupersededMissingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        var final = new EnqueueProgress(listed, enqueued, reused, clock.Elapsed);
+        progress?.Report(final);
+        PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
+        return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+    }
+
+    /// <summary>
+    /// The parallel listing: up to <see cref="ProducerOptions.ListConcurrency"/> partitions at once, each listed in key
+    /// order from its own resume key, paged, looked up, sent and checkpointed like the one-stream listing; a partition
+    /// listed to its end is marked so a resumed pass skips it. Memory: one page per partition in flight.
+    /// </summary>
+    private async Task<(long Listed, long Enqueued, long Reused)> ListPartitionsAsync(Guid runId, IPartitionedCatalogSource source, EnqueueRequest request,
+        ISendEndpoint endpoint, IProgress<EnqueueProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        var resume = await store.GetListingPartitionsAsync(runId, cancellationToken).ConfigureAwait(false);
+        long listed = 0, enqueued = 0, reused = 0, lastReportTicks = 0;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = o.ListConcurrency, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(source.ListPartitionsAsync(request.Filter, cancellationToken), parallel, async (partition, ct) =>
+        {
+            var at = resume.GetValueOrDefault(partition.Id);
+            if (at?.Completed == true)
+            {
+                return;
+            }
+
+            var page = new List<CatalogObject>(o.PageSize);
+            async Task FlushAsync()
+            {
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, ct).ConfigureAwait(false);
+                // Within a partition pages are checkpointed in order, each after its confirms: its resume key never
+                // passes an unsent job.
+                await CheckpointWithRetryAsync(runId, partition.Id, items, page[^1].Key, sent, ct).ConfigureAwait(false);
+                Interlocked.Add(ref listed, page.Count);
+                Interlocked.Add(ref enqueued, sent);
+                Interlocked.Add(ref reused, page.Count - sent);
+                page.Clear();
+                var now = clock.Elapsed.Ticks;
+                var last = Interlocked.Read(ref lastReportTicks);
+                if (progress is not null && now - last >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds).Ticks && Interlocked.CompareExchange(ref lastReportTicks, now, last) == last)
+                {
+                    progress.Report(new EnqueueProgress(Interlocked.Read(ref listed), Interlocked.Read(ref enqueued), Interlocked.Read(ref reused), clock.Elapsed));
+                }
+            }
+
+            await foreach (var obj in source.ListAsync(request.Filter, partition, at?.LastKey, ct).ConfigureAwait(false))
+            {
+                page.Add(obj);
+                if (page.Count == o.PageSize)
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                }
+            }
+
+            if (page.Count > 0)
+            {
+                await FlushAsync().ConfigureAwait(false);
+            }
+
+            await store.CompleteListingPartitionAsync(runId, partition.Id, ct).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return (listed, enqueued, reused);
+    }
+
+    /// <summary>The one-stream listing, resumed after <paramref name="startAfter"/>, with listing running ahead of publishing.</summary>
+    private async Task<(long Listed, long Enqueued, long Reused)> ListOneStreamAsync(Guid runId, ICatalogSource source, string? startAfter, EnqueueRequest request,
+        ISendEndpoint endpoint, IProgress<EnqueueProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
         long listed = 0, enqueued = 0, reused = 0;
         var lastReport = TimeSpan.Zero;
 
@@ -117,9 +199,9 @@ public sealed partial class EnqueueService(
                     continue;
                 }
 
-                var (items, sent) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
                 await checkpoint.ConfigureAwait(false);
-                checkpoint = CheckpointWithRetryAsync(run.Id, items, page[^1].Key, sent, cancellationToken);
+                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
                 reused += page.Count - sent;
@@ -133,9 +215,9 @@ public sealed partial class EnqueueService(
 
             if (page.Count > 0)
             {
-                var (items, sent) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
                 await checkpoint.ConfigureAwait(false);
-                checkpoint = CheckpointWithRetryAsync(run.Id, items, page[^1].Key, sent, cancellationToken);
+                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
                 reused += page.Count - sent;
@@ -151,13 +233,7 @@ public sealed partial class EnqueueService(
             await checkpoint.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
         }
 
-        await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
-        // Objects this complete listing no longer found are gone from the catalog: their results stop being current.
-        var superseded = await store.MarkSupersededMissingAsync(run.Id, cancellationToken).ConfigureAwait(false);
-        var final = new EnqueueProgress(listed, enqueued, reused, clock.Elapsed);
-        progress?.Report(final);
-        PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
-        return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+        return (listed, enqueued, reused);
     }
 
     private async Task<(List<RunItemRecord> Items, int Sent)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
@@ -179,14 +255,22 @@ public sealed partial class EnqueueService(
     }
 
     /// <summary>Records a sent page's run items and resume key; idempotent, so retried alone on a database fault.</summary>
-    private async Task CheckpointWithRetryAsync(Guid runId, List<RunItemRecord> items, string lastKey, int sent, CancellationToken ct)
+    private async Task CheckpointWithRetryAsync(Guid runId, string? partition, List<RunItemRecord> items, string lastKey, int sent, CancellationToken ct)
     {
         var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                await store.RecordListedPageAsync(runId, items, lastKey, ct).ConfigureAwait(false);
+                if (partition is null)
+                {
+                    await store.RecordListedPageAsync(runId, items, lastKey, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await store.RecordListedPartitionPageAsync(runId, partition, items, lastKey, ct).ConfigureAwait(false);
+                }
+
                 metrics.EnqueuedPage(items.Count, sent);
                 return;
             }

@@ -44,22 +44,23 @@ internal static class BenchPipelineCommand
         var s3Keys = new Option<int[]>("--s3-keys") { Description = "Key counts of the producer benchmark on S3 (uploaded once and kept; 0 skips).", DefaultValueFactory = _ => [10_000], AllowMultipleArgumentsPerToken = true };
         var nightlyFiles = new Option<int>("--nightly-files") { Description = "Files of --nightly-file-kb for the nightly re-run of a local folder (bytes read; 0 skips).", DefaultValueFactory = _ => 0 };
         var nightlyFileKb = new Option<int>("--nightly-file-kb") { Description = "Size of each --nightly-files file, in KiB.", DefaultValueFactory = _ => 256 };
+        var listConcurrency = new Option<int>("--list-concurrency") { Description = "Producer:ListConcurrency of the second S3 producer measurement (1 skips it).", DefaultValueFactory = _ => 4 };
         var storeRows = new Option<int>("--store-rows") { Description = "Rows written by the Postgres insert benchmark (0 skips).", DefaultValueFactory = _ => 20_000 };
         var workDir = new Option<string>("--work-dir") { Description = "Scratch folder for the local-folder key set (kept for re-runs).", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "pgpipe-bench-pipeline") };
         var skipPipeline = new Option<bool>("--skip-pipeline") { Description = "Only the producer and store benchmarks." };
         var management = new Option<string>("--rabbitmq-management") { Description = "RabbitMQ management API, used to delete the benchmark's queues afterwards.", DefaultValueFactory = _ => "http://127.0.0.1:15672" };
         var command = new Command("pipeline", "End-to-end S3 -> RabbitMQ -> worker -> Postgres images/s vs the raw decode+resize limit; producer and insert rates.");
-        foreach (var o in new Option[] { model, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, storeRows, workDir, skipPipeline, management })
+        foreach (var o in new Option[] { model, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, listConcurrency, storeRows, workDir, skipPipeline, management })
         {
             command.Add(o);
         }
 
         command.SetAction(async (r, ct) => await RunAsync(new Settings(await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", Console.Error, ct).ConfigureAwait(false), r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
-            r.GetValue(maxNew), r.GetValue(keys)!, r.GetValue(s3Keys)!, r.GetValue(nightlyFiles), r.GetValue(nightlyFileKb), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct).ConfigureAwait(false));
+            r.GetValue(maxNew), r.GetValue(keys)!, r.GetValue(s3Keys)!, r.GetValue(nightlyFiles), r.GetValue(nightlyFileKb), r.GetValue(listConcurrency), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct).ConfigureAwait(false));
         return command;
     }
 
-    private sealed record Settings(string Model, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int[] Keys, int[] S3Keys, int NightlyFiles, int NightlyFileKb, int StoreRows,
+    private sealed record Settings(string Model, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int[] Keys, int[] S3Keys, int NightlyFiles, int NightlyFileKb, int ListConcurrency, int StoreRows,
         string WorkDir, bool SkipPipeline, string Management, int WarmupImages);
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
@@ -276,7 +277,12 @@ internal static class BenchPipelineCommand
                 rows.Add(string.Create(Inv, $"| s3rver upload of {count} one-byte objects (32 parallel PUTs) | {count / sw.Elapsed.TotalSeconds:0} objects/s ({sw.Elapsed.TotalSeconds:0.0} s) |"));
             }
 
-            rows.Add(await MeasureNightlyAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys", (s3, s.Bucket, prefix), ct).ConfigureAwait(false));
+            rows.Add(await MeasureNightlyAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, one listing stream", (s3, s.Bucket, prefix), ct).ConfigureAwait(false));
+            if (s.ListConcurrency > 1)
+            {
+                rows.Add(await MeasureNightlyAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, Producer:ListConcurrency={s.ListConcurrency}", (s3, s.Bucket, prefix), ct,
+                    s.ListConcurrency).ConfigureAwait(false));
+            }
         }
     }
 
@@ -324,7 +330,8 @@ internal static class BenchPipelineCommand
         return count;
     }
 
-    private static async Task<string> MeasureNightlyAsync(string source, string label, (IAmazonS3 Client, string Bucket, string Prefix)? raw, CancellationToken ct)
+    private static async Task<string> MeasureNightlyAsync(string source, string label, (IAmazonS3 Client, string Bucket, string Prefix)? raw, CancellationToken ct,
+        int listConcurrency = 1)
     {
         // A model key nobody serves: the producer needs no model files, and its queue is deleted afterwards.
         var key = new ModelKey("bench-producer-" + Guid.NewGuid().ToString("N")[..8], "fp32");
@@ -332,6 +339,7 @@ internal static class BenchPipelineCommand
         {
             ["Observability:Port"] = "0",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Producer:ListConcurrency"] = listConcurrency.ToString(Inv),
         });
         builder.AddProducer();
         using var host = builder.Build();
