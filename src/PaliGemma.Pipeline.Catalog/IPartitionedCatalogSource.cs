@@ -2,7 +2,8 @@ namespace PaliGemma.Pipeline.Catalog;
 
 /// <summary>
 /// A catalog whose listing can be split into independent partitions listed concurrently: the prefixes one delimiter
-/// level below the root (an S3 bucket's "folders"), plus the objects at that level itself. Each partition lists in key
+/// level below the root (an S3 bucket's "folders"; below the single folder when a level holds nothing else), plus the
+/// objects at that level itself. Each partition lists in key
 /// order and resumes after its own last key, so a parallel listing checkpoints per partition.
 /// </summary>
 public interface IPartitionedCatalogSource : ICatalogSource

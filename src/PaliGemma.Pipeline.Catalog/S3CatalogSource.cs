@@ -72,27 +72,51 @@ public sealed class S3CatalogSource : IPartitionedCatalogSource
             yield break;
         }
 
-        // The level itself first: its objects sort among the folders, but as a partition of their own they only need
-        // to be listed once, by a delimiter listing that skips the folders.
-        yield return new CatalogPartition(effectivePrefix, ObjectsOnly: true);
-        var request = new ListObjectsV2Request { BucketName = Bucket, Prefix = RootPrefix + effectivePrefix, Delimiter = "/", MaxKeys = _options.ListPageSize };
+        var level = effectivePrefix;
         while (true)
         {
+            var request = new ListObjectsV2Request { BucketName = Bucket, Prefix = RootPrefix + level, Delimiter = "/", MaxKeys = _options.ListPageSize };
             var response = await ListPageAsync(request, ct).ConfigureAwait(false);
-            foreach (var prefix in response.CommonPrefixes ?? [])
+            var prefixes = response.CommonPrefixes ?? [];
+            if ((response.S3Objects?.Count ?? 0) == 0 && prefixes.Count == 0)
             {
-                if (prefix.StartsWith(RootPrefix, StringComparison.Ordinal))
-                {
-                    yield return new CatalogPartition(prefix[RootPrefix.Length..], ObjectsOnly: false);
-                }
-            }
-
-            if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
-            {
+                // Nothing at this level by delimiter. Either it is empty, or the server mishandles delimiters (s3rver
+                // 3.7 leaves out a folder that holds only sub-folders): one plain listing of the level covers both.
+                yield return new CatalogPartition(level, ObjectsOnly: false);
                 yield break;
             }
 
-            request.ContinuationToken = response.NextContinuationToken;
+            // A level that holds one folder and nothing else (a bucket whose every key starts with "photos/") would give
+            // one partition; its sub-folders are the useful split.
+            if (response.IsTruncated != true && (response.S3Objects?.Count ?? 0) == 0 && prefixes.Count == 1
+                && prefixes[0].StartsWith(RootPrefix + level, StringComparison.Ordinal) && prefixes[0].Length > RootPrefix.Length + level.Length)
+            {
+                level = prefixes[0][RootPrefix.Length..];
+                continue;
+            }
+
+            // The level itself first: its objects sort among the folders, but as a partition of their own they only need
+            // to be listed once, by a delimiter listing that skips the folders.
+            yield return new CatalogPartition(level, ObjectsOnly: true);
+            while (true)
+            {
+                foreach (var prefix in prefixes)
+                {
+                    if (prefix.StartsWith(RootPrefix, StringComparison.Ordinal))
+                    {
+                        yield return new CatalogPartition(prefix[RootPrefix.Length..], ObjectsOnly: false);
+                    }
+                }
+
+                if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
+                {
+                    yield break;
+                }
+
+                request.ContinuationToken = response.NextContinuationToken;
+                response = await ListPageAsync(request, ct).ConfigureAwait(false);
+                prefixes = response.CommonPrefixes ?? [];
+            }
         }
     }
 

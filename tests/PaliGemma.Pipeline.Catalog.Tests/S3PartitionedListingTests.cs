@@ -25,7 +25,7 @@ public sealed class S3PartitionedListingTests(S3ServerFixture s3) : IClassFixtur
             await s3.PutObjectAsync(bucket, key, [1, 2, 3], CancellationToken.None);
         }
 
-        foreach (var (root, filter) in new[] { ("", CatalogFilter.All), ("photos", CatalogFilter.All), ("", new CatalogFilter { Prefix = "b" }), ("", new CatalogFilter { Glob = "**/*.jpg", MinSize = 3 }) })
+        foreach (var (root, filter) in new[] { ("", CatalogFilter.All), ("photos", CatalogFilter.All), ("", new CatalogFilter { Prefix = "photos/" }), ("", new CatalogFilter { Prefix = "b" }), ("", new CatalogFilter { Glob = "**/*.jpg", MinSize = 3 }) })
         {
             var source = new S3CatalogSource(s3.Client, bucket, root, new CatalogOptions());
 
@@ -50,7 +50,69 @@ public sealed class S3PartitionedListingTests(S3ServerFixture s3) : IClassFixtur
             Assert.NotEmpty(whole);
             Assert.Equal(whole.Order(StringComparer.Ordinal), union.Order(StringComparer.Ordinal));
             Assert.Equal(partitions.Select(p => p.Id).Distinct().Count(), partitions.Count);
+            if (root == "photos" || filter.Prefix == "photos/")
+            {
+                // photos/2024/ and photos/2025/: the split goes below a level that is one folder and nothing else.
+                Assert.Equal(["prefix:photos/2024/", "prefix:photos/2025/"], partitions.Where(p => !p.ObjectsOnly).Select(p => root.Length > 0 ? "prefix:photos/" + p.Prefix : p.Id));
+            }
         }
+    }
+
+    [S3Fact]
+    public async Task A_bucket_under_one_folder_is_split_below_it()
+    {
+        // Given a bucket whose every key is under in/
+        var bucket = await s3.CreateBucketAsync("one-folder", CancellationToken.None);
+        string[] keys = ["in/0/a.png", "in/0/b.png", "in/1/c.png", "in/bad/d.png", "in/top.png"];
+        foreach (var key in keys)
+        {
+            await s3.PutObjectAsync(bucket, key, [1], CancellationToken.None);
+        }
+
+        // When it is partitioned and each partition listed
+        var (partitions, listed) = await PartitionAsync(new S3CatalogSource(s3.Client, bucket, "", new CatalogOptions()));
+
+        // Then the split is below in/, and every key comes once
+        Assert.Equal(["objects:in/", "prefix:in/0/", "prefix:in/1/", "prefix:in/bad/"], partitions.Select(p => p.Id));
+        Assert.Equal(keys.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+    }
+
+    [S3Fact]
+    public async Task A_level_the_server_shows_empty_by_delimiter_is_listed_whole()
+    {
+        // Given keys two folders deep only, which s3rver's delimiter listing of the root leaves out entirely
+        var bucket = await s3.CreateBucketAsync("deep-only", CancellationToken.None);
+        string[] keys = ["x/0/a.png", "x/1/b.png"];
+        foreach (var key in keys)
+        {
+            await s3.PutObjectAsync(bucket, key, [1], CancellationToken.None);
+        }
+
+        var (partitions, listed) = await PartitionAsync(new S3CatalogSource(s3.Client, bucket, "", new CatalogOptions()));
+
+        // Then no key is lost: whatever the server answered, the partitions still hold every key once
+        Assert.Equal(keys, listed.Order(StringComparer.Ordinal));
+        Assert.NotEmpty(partitions);
+    }
+
+    private static async Task<(List<CatalogPartition> Partitions, List<string> Keys)> PartitionAsync(S3CatalogSource source)
+    {
+        var partitions = new List<CatalogPartition>();
+        await foreach (var p in source.ListPartitionsAsync(CatalogFilter.All, CancellationToken.None))
+        {
+            partitions.Add(p);
+        }
+
+        var keys = new List<string>();
+        foreach (var p in partitions)
+        {
+            await foreach (var o in source.ListAsync(CatalogFilter.All, p, null, CancellationToken.None))
+            {
+                keys.Add(o.Key);
+            }
+        }
+
+        return (partitions, keys);
     }
 
     [S3Fact]
