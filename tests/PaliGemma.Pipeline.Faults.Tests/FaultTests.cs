@@ -181,7 +181,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
             firstPassVersions[uri] = newEtags[KeyOf(run, uri)];
         }
 
-        var firstSnapshot = await FinishAsync(run, "producer SIGKILL mid-enumeration, same command re-run", firstPassVersions, firstPass, killedAt,
+        var firstSnapshot = await FinishAsync(run, listConcurrency == 1 ? "producer SIGKILL mid-enumeration, same command re-run" : $"producer SIGKILL mid-enumeration ({listConcurrency} partitions at once), same command re-run", firstPassVersions, firstPass, killedAt,
             $"killed after {checkpointed} objects checkpointed; re-run resumed and enqueued {resumed.Enqueued}");
         foreach (var uri in overwritten)
         {
