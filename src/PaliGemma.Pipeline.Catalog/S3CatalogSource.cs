@@ -290,7 +290,9 @@ public sealed class S3CatalogSource : IPartitionedCatalogSource
                 throw new InvalidDataException($"The S3 server sent '{uri}' without a Content-Length; cannot bound the read.");
             }
 
-            var buffer = new byte[length];
+            // Filled completely by ReadExactlyAsync (or it throws): zeroing ~100 KB per image first was measurable
+            // (memset was 2 % of a worker's CPU in the pipeline profile).
+            var buffer = GC.AllocateUninitializedArray<byte>((int)length);
             await response.ResponseStream.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
             return new CatalogContent(buffer, actual);
         }
