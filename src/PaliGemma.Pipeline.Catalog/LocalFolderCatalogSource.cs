@@ -26,6 +26,7 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     private long _filesHashed;
     private long _bytesHashed;
     private long _hashesReused;
+    private readonly string? _cacheFolder;
 
     /// <summary>Creates a source over the folder <paramref name="root"/> (made absolute).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -47,15 +48,8 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         _logger = logger ?? (ILogger)NullLogger.Instance;
         if (options.LocalHashCache)
         {
-            var folder = Path.GetFullPath(string.IsNullOrWhiteSpace(options.LocalHashCacheFolder) ? LocalHashCache.DefaultFolder() : options.LocalHashCacheFolder);
-            var realFolder = RealPath.Resolve(folder) ?? folder;
-            if (RealPath.IsInside(realFolder, _realRoot))
-            {
-                throw new ArgumentException(
-                    $"Catalog:LocalHashCacheFolder '{folder}' lies inside the catalog folder '{full}', where the cache would be listed as an image; choose a folder outside it.");
-            }
-
-            HashCachePath = LocalHashCache.FileFor(folder, _realRoot);
+            _cacheFolder = Path.GetFullPath(string.IsNullOrWhiteSpace(options.LocalHashCacheFolder) ? LocalHashCache.DefaultFolder() : options.LocalHashCacheFolder);
+            HashCachePath = LocalHashCache.FileFor(_cacheFolder, _realRoot);
         }
     }
 
@@ -86,6 +80,13 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         if (prefix is null)
         {
             yield break;
+        }
+
+        if (_cacheFolder is not null && RealPath.IsInside(RealPath.Resolve(_cacheFolder) ?? _cacheFolder, _realRoot))
+        {
+            // Checked when listing, not when reading: a worker that only reads files has no use for the cache.
+            throw new ArgumentException(
+                $"Catalog:LocalHashCacheFolder '{_cacheFolder}' lies inside the catalog folder '{Root}', where the cache would be listed as an image; choose a folder outside it.");
         }
 
         using var cache = OpenCache();

@@ -126,11 +126,12 @@ public sealed class LocalHashCacheTests : IDisposable
     }
 
     [Fact]
-    public void A_cache_folder_inside_the_catalog_is_refused_with_a_clear_message()
+    public async Task A_cache_folder_inside_the_catalog_is_refused_with_a_clear_message_when_listing()
     {
         var inside = Path.Combine(_root, ".cache");
+        var source = new LocalFolderCatalogSource(_root, new CatalogOptions { LocalHashCacheFolder = inside });
 
-        var error = Assert.Throws<ArgumentException>(() => new LocalFolderCatalogSource(_root, new CatalogOptions { LocalHashCacheFolder = inside }));
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => ListAsync(source));
 
         Assert.Contains("Catalog:LocalHashCacheFolder", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', error.Message);
