@@ -48,7 +48,7 @@ _pgpipe_services_main() (
   # ---- packages -------------------------------------------------------------------------------
   t0=$SECONDS
   local missing=() pkg
-  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx curl yamllint docker-compose chromium; do
+  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx python3-torch curl yamllint docker-compose chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -67,17 +67,24 @@ _pgpipe_services_main() (
   t0=$SECONDS
   local node_dir="$repo/tools/node"
   local s3rver_bin="$node_dir/node_modules/.bin/s3rver"
-  if [[ ! -e "$node_dir/node_modules" ]]; then
+  # Also when node_modules predates a package added to the lock (an existing checkout after a pull).
+  if [[ ! -e "$node_dir/node_modules" ]] || ! node "$node_dir/check-installed.cjs" "$node_dir" 2>/dev/null; then
     # In a git worktree node_modules is a symlink to the main checkout's copy; a dangling one is a
     # setup problem to report, not something to paper over by installing through the link.
     [[ -L "$node_dir/node_modules" ]] \
-      && fail "$node_dir/node_modules is a symlink to a missing folder ($(readlink "$node_dir/node_modules")); run 'npm ci' in the checkout it points to"
+      && fail "$node_dir/node_modules is a symlink to a missing or out-of-date folder ($(readlink "$node_dir/node_modules")); run 'npm ci' in the checkout it points to"
     log "npm ci in tools/node"
     (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error) >"$state_dir/npm.log" 2>&1 \
       || { tail -n 30 "$state_dir/npm.log" >&2; fail "npm ci in $node_dir failed (log: $state_dir/npm.log)"; }
   fi
   [[ -x "$s3rver_bin" ]] || fail "s3rver not found at $s3rver_bin; tools/node/package.json must list s3rver and 'npm ci' must have run"
   log "node tools ready ($((SECONDS - t0))s)"
+
+  # ---- helm (renders the chart in tools/check_deploy.sh and the deploy tests) -----------------
+  t0=$SECONDS
+  local helm_bin
+  helm_bin=$(bash "$repo/tools/install_helm.sh" "$state_dir/bin") || fail "tools/install_helm.sh could not install helm"
+  log "helm ready at $helm_bin ($((SECONDS - t0))s)"
 
   # ---- PostgreSQL 15 ----------------------------------------------------------------------------
   t0=$SECONDS
@@ -157,6 +164,7 @@ export PGPIPE_TEST_POSTGRES='Host=127.0.0.1;Port=5432;Username=pgpipe;Password=p
 export PGPIPE_TEST_RABBITMQ='amqp://guest:guest@127.0.0.1:5672/'
 export PGPIPE_TEST_RABBITMQ_MGMT='http://127.0.0.1:15672'
 export PGPIPE_TEST_S3='http://127.0.0.1:4569'
+export PGPIPE_HELM='$helm_bin'
 ENV
   log "all services up in $((SECONDS - t_all))s; environment written to $env_file:"
   cat "$env_file"

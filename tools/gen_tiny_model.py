@@ -46,6 +46,16 @@ PRESETS = {
                   intermediate=1024, v_hidden=192, v_layers=4, v_heads=4, v_intermediate=768, vocab=33024,
                   bpe_pieces=1500, seed=777, check_prompts=4, check_steps=12,
                   eos_rate=0.0),
+    # GPU check kit (tools/gpu): the real PaliGemma 2 3B-448 widths (hidden 2304, 8 heads, 4 KV heads, head_dim 256,
+    # vocabulary 257,216, 1,024 image tokens, SigLIP width 1152) with few layers; the decoder declares attention_mask and
+    # num_logits_to_keep like the onnx-community exports. ~5.5 GB of fp32 weights, written with external data.
+    "gpu-3b448": dict(variant="masked", image_size=(448, 448), hidden=2304, layers=2, heads=8, kv_heads=4, head_dim=256,
+                      intermediate=9216, v_hidden=1152, v_layers=2, v_heads=16, v_intermediate=4304, vocab=257216,
+                      bpe_pieces=1500, seed=2025, eos_rate=0.0),
+    # The kit's CPU dry run: the same structure at small widths.
+    "gpu-dryrun": dict(variant="masked", image_size=(112, 112), hidden=256, layers=2, heads=8, kv_heads=4, head_dim=32,
+                       intermediate=512, v_hidden=96, v_layers=2, v_heads=4, v_intermediate=192, vocab=4096,
+                       bpe_pieces=600, seed=2025, eos_rate=0.0),
 }
 
 PATCH = 14
@@ -680,19 +690,26 @@ def compare_reference(cfg, vision, embed, decoder, info, tok, ref_path, images_d
 # Export
 # ----------------------------------------------------------------------------------------------------------
 
+def _export(module, args, path, **kwargs):
+    """torch.onnx.export on the TorchScript (opset 14) path: torch 2.x needs dynamo=False for it; 1.13 has no such flag.
+    Models over 2 GB get their weights in external data files beside the .onnx (the exporter does that itself)."""
+    import inspect
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    torch.onnx.export(module, args, path, opset_version=14, do_constant_folding=True, **kwargs)
+
+
 def export_all(cfg, vision, embed, decoder, out_dir):
     onnx_dir = os.path.join(out_dir, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)
     h, w = cfg["image_size"]
-    torch.onnx.export(vision, (torch.rand(2, 3, h, w),), os.path.join(onnx_dir, "vision_encoder.onnx"),
-                      input_names=["pixel_values"], output_names=["image_features"],
-                      dynamic_axes={"pixel_values": {0: "batch_size"}, "image_features": {0: "batch_size"}},
-                      opset_version=14, do_constant_folding=True)
-    torch.onnx.export(embed, (torch.randint(0, 10, (2, 3)),), os.path.join(onnx_dir, "embed_tokens.onnx"),
-                      input_names=["input_ids"], output_names=["inputs_embeds"],
-                      dynamic_axes={"input_ids": {0: "batch_size", 1: "sequence_length"},
-                                    "inputs_embeds": {0: "batch_size", 1: "sequence_length"}},
-                      opset_version=14, do_constant_folding=True)
+    _export(vision, (torch.rand(2, 3, h, w),), os.path.join(onnx_dir, "vision_encoder.onnx"),
+            input_names=["pixel_values"], output_names=["image_features"],
+            dynamic_axes={"pixel_values": {0: "batch_size"}, "image_features": {0: "batch_size"}})
+    _export(embed, (torch.randint(0, 10, (2, 3)),), os.path.join(onnx_dir, "embed_tokens.onnx"),
+            input_names=["input_ids"], output_names=["inputs_embeds"],
+            dynamic_axes={"input_ids": {0: "batch_size", 1: "sequence_length"},
+                          "inputs_embeds": {0: "batch_size", 1: "sequence_length"}})
     n = cfg["layers"]
     b, s, p = 2, 3, 4
     embeds = torch.randn(b, s, cfg["hidden"])
@@ -715,13 +732,15 @@ def export_all(cfg, vision, embed, decoder, out_dir):
     else:
         args = (embeds, pos, *past)
         input_names = ["inputs_embeds", "position_ids", *past_names]
-    torch.onnx.export(decoder, args, os.path.join(onnx_dir, "decoder_model_merged.onnx"),
-                      input_names=input_names, output_names=["logits", *present_names],
-                      dynamic_axes=dyn, opset_version=14, do_constant_folding=True)
+    _export(decoder, args, os.path.join(onnx_dir, "decoder_model_merged.onnx"),
+            input_names=input_names, output_names=["logits", *present_names], dynamic_axes=dyn)
     import onnx
     for f in sorted(os.listdir(onnx_dir)):
-        m = onnx.load(os.path.join(onnx_dir, f))
-        onnx.checker.check_model(m)
+        if not f.endswith(".onnx"):
+            continue  # external weight files of large exports
+        path = os.path.join(onnx_dir, f)
+        m = onnx.load(path, load_external_data=False)
+        onnx.checker.check_model(path)  # by path: works past the 2 GB protobuf limit
         ins = [i.name for i in m.graph.input]
         outs = [o.name for o in m.graph.output]
         print("  %-28s %7.1f KB  in=%s out=%s" % (f, os.path.getsize(os.path.join(onnx_dir, f)) / 1024,
@@ -860,6 +879,31 @@ def write_configs(cfg, info, tok, out_dir, preset):
         json.dump(tok, f, ensure_ascii=False, separators=(",", ":"))
 
 
+def write_model_info(cfg, info, vision, embed, decoder, out_dir):
+    """model_info.json: parameter counts per part and per layer, and KV bytes per position, so that timings on a
+    few-layer model can be extrapolated to the full depth (PaliGemma 2 3B: 26 text layers, 27 SigLIP layers)."""
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+    text_layer = count(decoder.layers[0])
+    vision_layer = count(vision.layers[0])
+    h, w = cfg["image_size"]
+    figures = {
+        "preset_widths": {k: cfg[k] for k in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate",
+                                             "v_hidden", "v_layers", "v_heads", "v_intermediate")},
+        "image_size": [h, w], "image_tokens": (h // PATCH) * (w // PATCH), "vocab": info["vocab_size"],
+        "params": {"embed_tokens": embed.weight.numel(), "lm_head": decoder.lm_head.weight.numel(),
+                   "text_layer": text_layer, "text_layers": text_layer * cfg["layers"],
+                   "vision_layer": vision_layer, "vision_total": count(vision)},
+        "kv_bytes_per_position_per_layer_fp32": 2 * cfg["kv_heads"] * cfg["head_dim"] * 4,
+        "kv_bytes_per_position_fp32": 2 * cfg["layers"] * cfg["kv_heads"] * cfg["head_dim"] * 4,
+        "full_3b_448": {"text_layers": 26, "vision_layers": 27,
+                        "kv_bytes_per_position_fp32": 2 * 26 * 4 * 256 * 4},
+    }
+    with open(os.path.join(out_dir, "model_info.json"), "w", encoding="utf-8") as f:
+        json.dump(figures, f, indent=2)
+        f.write("\n")
+
+
 def build_model(preset, overrides=None, calibrate=True):
     """Seeds every RNG and builds the tokenizer and the torch modules exactly as the export does, so other
     tools (gen_conformance_cases.py) evaluate the very weights that are written. With calibrate=True the
@@ -930,6 +974,8 @@ def main():
         os.makedirs(args.out)
         export_all(cfg, vision, embed, decoder, args.out)
     write_configs(cfg, info, tok, args.out, args.preset)
+    if args.preset.startswith("gpu-"):
+        write_model_info(cfg, info, vision, embed, decoder, args.out)
     print("timing: tokenizer+init %.1f s, calibration+checks %.1f s, export+configs %.1f s"
           % (t1 - t0, t2 - t1, time.time() - t2))
     if args.compare_reference:

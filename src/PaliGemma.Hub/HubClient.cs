@@ -77,9 +77,9 @@ public sealed class HubClient : IDisposable
         {
             using var response = await SendAsync(HttpMethod.Head, url, null, $"HEAD {path}", cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
-            if (status is >= 300 and < 400 && RawHeader(response, "Location") is { } location)
+            if (status is >= 300 and < 400 && HubResponses.RawHeader(response, "Location") is { } location)
             {
-                if (IsRelative(location))
+                if (HubResponses.IsRelative(location))
                 {
                     // A renamed repo answers with a relative redirect to its new name; same host, so the token stays.
                     url = new Uri(url, location);
@@ -96,7 +96,7 @@ public sealed class HubClient : IDisposable
                 return ReadMetadata(response, url, repo, path);
             }
 
-            throw Error(response, repo, revision, path);
+            throw HubErrorMapping.FromResponse(response, Settings, repo, revision, path);
         }
 
         throw new HubException($"HEAD {ResolveUrl(repo, revision, path)}: more than {MaxRedirects} redirects.");
@@ -118,7 +118,7 @@ public sealed class HubClient : IDisposable
             using var response = await GetFollowingAsync(url, null, $"tree of {repo}", cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                throw Error(response, repo, revision, null);
+                throw HubErrorMapping.FromResponse(response, Settings, repo, revision, null);
             }
 
             var pageUrl = response.RequestMessage?.RequestUri ?? url;
@@ -147,7 +147,7 @@ public sealed class HubClient : IDisposable
                 }
             }
 
-            url = NextLink(response, pageUrl);
+            url = HubResponses.NextLink(response, pageUrl);
         }
 
         return files;
@@ -172,7 +172,7 @@ public sealed class HubClient : IDisposable
 
         if (!response.IsSuccessStatusCode)
         {
-            throw new HubException($"GET {Redact(location)} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}{ErrorMessageSuffix(response)}.");
+            throw new HubException($"GET {HubResponses.Redact(location)} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}{HubResponses.ErrorMessageSuffix(response)}.");
         }
 
         var start = 0L;
@@ -181,7 +181,7 @@ public sealed class HubClient : IDisposable
             start = response.Content.Headers.ContentRange?.From ?? 0;
             if (start != offset)
             {
-                throw new HubException($"GET {Redact(location)}: asked for bytes from {offset}, the server sent from {start}.");
+                throw new HubException($"GET {HubResponses.Redact(location)}: asked for bytes from {offset}, the server sent from {start}.");
             }
         }
 
@@ -192,7 +192,7 @@ public sealed class HubClient : IDisposable
         }
         catch (IOException ex)
         {
-            throw StorageError(ex, destination.Name);
+            throw HubStorageErrors.StorageError(ex, destination.Name);
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -222,7 +222,7 @@ public sealed class HubClient : IDisposable
             }
             catch (IOException ex)
             {
-                throw StorageError(ex, destination.Name);
+                throw HubStorageErrors.StorageError(ex, destination.Name);
             }
 
             onBytes(read);
@@ -232,34 +232,11 @@ public sealed class HubClient : IDisposable
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
 
-    /// <summary>Maps a write failure to a message that says disk full or permission denied when it is.</summary>
-    internal static HubStorageException StorageError(Exception ex, string path)
-    {
-        var what = ex switch
-        {
-            UnauthorizedAccessException => $"Permission denied writing {path}; make the Hugging Face cache writable or point HF_HUB_CACHE (or HF_HOME) at a folder you can write",
-            IOException when IsDiskFull(ex) => $"Disk full writing {path}; free space or point HF_HUB_CACHE (or HF_HOME) at a bigger volume",
-            IOException when IsReadOnlyFileSystem(ex) => $"Read-only file system at {path}; point HF_HUB_CACHE (or HF_HOME) at a writable folder",
-            _ => $"Cannot write {path}: {ex.Message}",
-        };
-        return new HubStorageException(what + ".", ex);
-    }
-
-    /// <summary>ENOSPC/EDQUOT on Unix; ERROR_DISK_FULL/ERROR_HANDLE_DISK_FULL on Windows.</summary>
-    internal static bool IsDiskFull(Exception ex)
-    {
-        var code = ex.HResult & 0xFFFF;
-        return OperatingSystem.IsWindows() ? code is 0x70 or 0x27 : code is 28 or 122;
-    }
-
-    /// <summary>EROFS on Unix.</summary>
-    internal static bool IsReadOnlyFileSystem(Exception ex) => !OperatingSystem.IsWindows() && (ex.HResult & 0xFFFF) == 30;
-
     private HubFileMetadata ReadMetadata(HttpResponseMessage response, Uri location, string repo, string path)
     {
-        var commit = RawHeader(response, "X-Repo-Commit");
-        var etag = NormalizeEtag(RawHeader(response, "X-Linked-Etag") ?? RawHeader(response, "ETag"));
-        var sizeText = RawHeader(response, "X-Linked-Size");
+        var commit = HubResponses.RawHeader(response, "X-Repo-Commit");
+        var etag = HubResponses.NormalizeEtag(HubResponses.RawHeader(response, "X-Linked-Etag") ?? HubResponses.RawHeader(response, "ETag"));
+        var sizeText = HubResponses.RawHeader(response, "X-Linked-Size");
         long? size = sizeText is not null && long.TryParse(sizeText, NumberStyles.None, CultureInfo.InvariantCulture, out var linked) ? linked : response.Content.Headers.ContentLength;
         if (commit is null || etag is null || size is null)
         {
@@ -271,31 +248,13 @@ public sealed class HubClient : IDisposable
         return new HubFileMetadata(commit, etag, size.Value, location);
     }
 
-    // huggingface_hub's _normalize_etag: drop a weak-validator prefix and the quotes.
-    private static string? NormalizeEtag(string? etag)
-    {
-        if (etag is null)
-        {
-            return null;
-        }
-
-        var trimmed = etag.Trim();
-        if (trimmed.StartsWith("W/", StringComparison.Ordinal))
-        {
-            trimmed = trimmed[2..];
-        }
-
-        trimmed = trimmed.Trim('"');
-        return trimmed.Length == 0 ? null : trimmed;
-    }
-
     private async Task<HttpResponseMessage> GetFollowingAsync(Uri url, long? rangeFrom, string what, CancellationToken cancellationToken)
     {
         for (var hop = 0; hop <= MaxRedirects; hop++)
         {
             var response = await SendAsync(HttpMethod.Get, url, rangeFrom, what, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
-            if (status is >= 300 and < 400 && RawHeader(response, "Location") is { } location)
+            if (status is >= 300 and < 400 && HubResponses.RawHeader(response, "Location") is { } location)
             {
                 response.Dispose();
                 url = new Uri(url, location);
@@ -317,7 +276,7 @@ public sealed class HubClient : IDisposable
             {
                 // Sizes must be the stored bytes, never a compressed transfer.
                 request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
-                if (Settings.Token is { } token && SameAuthority(url, _endpoint))
+                if (Settings.Token is { } token && HubResponses.SameAuthority(url, _endpoint))
                 {
                     // Only ever to the Hub itself: a CDN or other host never sees the token.
                     request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -352,10 +311,10 @@ public sealed class HubClient : IDisposable
             var status = (int)response.StatusCode;
             if (status is 429 or >= 500)
             {
-                var serverDelay = ServerDelay(response);
+                var serverDelay = HubResponses.ServerDelay(response);
                 if (attempt >= Options.MaxAttempts || serverDelay > Options.MaxServerDelay)
                 {
-                    var detail = $"HTTP {status} {response.ReasonPhrase}{ErrorMessageSuffix(response)}";
+                    var detail = $"HTTP {status} {response.ReasonPhrase}{HubResponses.ErrorMessageSuffix(response)}";
                     response.Dispose();
                     throw new HubUnavailableException(serverDelay > Options.MaxServerDelay
                         ? $"{what}: {detail}; the server asks to wait {serverDelay!.Value.TotalSeconds:0} s, more than the {Options.MaxServerDelay.TotalSeconds:0} s we wait. Try again later."
@@ -378,130 +337,4 @@ public sealed class HubClient : IDisposable
         var seconds = Options.InitialBackoff.TotalSeconds * Math.Pow(2, attempt - 1);
         return TimeSpan.FromSeconds(Math.Min(seconds, Options.MaxBackoff.TotalSeconds));
     }
-
-    /// <summary>
-    /// The wait a 429/503 asks for: Retry-After (seconds or an HTTP date), else the reset of the IETF RateLimit header
-    /// the Hub sends (<c>RateLimit: "api";r=0;t=42</c>, t = seconds until the window resets).
-    /// </summary>
-    internal static TimeSpan? ServerDelay(HttpResponseMessage response)
-    {
-        if (response.Headers.RetryAfter is { } retryAfter)
-        {
-            if (retryAfter.Delta is { } delta)
-            {
-                return delta;
-            }
-
-            if (retryAfter.Date is { } date)
-            {
-                var wait = date - DateTimeOffset.UtcNow;
-                return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-            }
-        }
-
-        if (RawHeader(response, "RateLimit") is { } rateLimit)
-        {
-            foreach (var part in rateLimit.Split(';', ',').Select(p => p.Trim()))
-            {
-                if (part.StartsWith("t=", StringComparison.Ordinal) && int.TryParse(part[2..], NumberStyles.None, CultureInfo.InvariantCulture, out var reset))
-                {
-                    return TimeSpan.FromSeconds(reset);
-                }
-            }
-        }
-
-        return null;
-    }
-
-    private HubException Error(HttpResponseMessage response, string repo, string revision, string? path)
-    {
-        var code = RawHeader(response, "X-Error-Code");
-        var status = (int)response.StatusCode;
-        var page = $"{Settings.Endpoint}/{repo}";
-        if (code == "GatedRepo")
-        {
-            var tokenNote = Settings.Token is null
-                ? " No token was sent: HF_TOKEN, HUGGING_FACE_HUB_TOKEN and the token file ($HF_HOME/token) are all unset."
-                : $" The token from {Settings.TokenSource} has not been granted access (HTTP {status}): its account must accept the licence, or the request is still pending.";
-            return new HubGatedRepoException(
-                $"Model repo '{repo}' is gated: accept the licence at {page} while logged in, then set HF_TOKEN to a read token of that account.{tokenNote}");
-        }
-
-        if (code == "RevisionNotFound")
-        {
-            return new HubRevisionNotFoundException($"Revision '{revision}' not found in model repo '{repo}': name a branch, tag or commit hash that exists ({page}/tree/main).");
-        }
-
-        if (code == "EntryNotFound" || (status == 404 && code is null && path is not null))
-        {
-            return new HubEntryNotFoundException($"File '{path}' not found in model repo '{repo}' at revision '{revision}'.")
-            {
-                Commit = RawHeader(response, "X-Repo-Commit"),
-            };
-        }
-
-        if (code == "RepoNotFound" || status is 401 or 404)
-        {
-            var tokenNote = Settings.Token is null ? " If it is private, set HF_TOKEN to a token that can read it." : $" If it is private, the token from {Settings.TokenSource} cannot read it.";
-            return new HubRepoNotFoundException($"Model repo '{repo}' not found at {Settings.Endpoint}: check the id (owner/name).{tokenNote}");
-        }
-
-        if (status == 403)
-        {
-            return new HubException($"Access to model repo '{repo}' was refused (HTTP 403){ErrorMessageSuffix(response)}. Check that the token from {Settings.TokenSource ?? "HF_TOKEN"} has read access.");
-        }
-
-        return new HubException($"Request for '{repo}' at '{revision}'{(path is null ? "" : $" file '{path}'")} failed: HTTP {status} {response.ReasonPhrase}{ErrorMessageSuffix(response)}.");
-    }
-
-    private static string ErrorMessageSuffix(HttpResponseMessage response) =>
-        RawHeader(response, "X-Error-Message") is { } message ? $" ({message})" : "";
-
-    private static Uri? NextLink(HttpResponseMessage response, Uri current)
-    {
-        if (!response.Headers.NonValidated.TryGetValues("Link", out var values))
-        {
-            return null;
-        }
-
-        foreach (var value in values)
-        {
-            foreach (var link in value.Split(','))
-            {
-                var parts = link.Split(';');
-                var target = parts[0].Trim();
-                if (target.StartsWith('<') && target.EndsWith('>')
-                    && parts.Skip(1).Any(p => p.Trim().Replace(" ", "", StringComparison.Ordinal) is "rel=\"next\"" or "rel=next"))
-                {
-                    return new Uri(current, target[1..^1]);
-                }
-            }
-        }
-
-        return null;
-    }
-
-    private static string? RawHeader(HttpResponseMessage response, string name)
-    {
-        if (response.Headers.NonValidated.TryGetValues(name, out var values) || response.Content.Headers.NonValidated.TryGetValues(name, out values))
-        {
-            var first = values.FirstOrDefault();
-            return string.IsNullOrEmpty(first) ? null : first;
-        }
-
-        return null;
-    }
-
-    // urlparse(location).netloc == "": "/x", "x", "../x" are relative; "https://..." and "//host/x" are not.
-    // (Never parse with UriKind.RelativeOrAbsolute: on Unix "/x" becomes an absolute file:// URI.)
-    private static bool IsRelative(string location) =>
-        !location.StartsWith("//", StringComparison.Ordinal) && !location.Contains("://", StringComparison.Ordinal);
-
-    private static bool SameAuthority(Uri a, Uri b) =>
-        string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
-        && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
-        && a.Port == b.Port;
-
-    // Signed CDN URLs carry credentials in the query; keep them out of messages and logs.
-    private static string Redact(Uri url) => url.GetLeftPart(UriPartial.Path);
 }

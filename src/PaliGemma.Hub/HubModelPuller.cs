@@ -241,7 +241,7 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
             }
             catch (UnauthorizedAccessException ex)
             {
-                throw HubClient.StorageError(ex, lockPath);
+                throw HubStorageErrors.StorageError(ex, lockPath);
             }
             catch (IOException ex) when (!IsStorageFailure(ex))
             {
@@ -293,7 +293,7 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw HubClient.StorageError(ex, path);
+            throw HubStorageErrors.StorageError(ex, path);
         }
     }
 
@@ -303,7 +303,7 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
         ex is HubUnavailableException or HttpRequestException or IOException
         || (ex is HubException && ex.GetType() == typeof(HubException));
 
-    private static bool IsStorageFailure(IOException ex) => HubClient.IsDiskFull(ex) || HubClient.IsReadOnlyFileSystem(ex);
+    private static bool IsStorageFailure(IOException ex) => HubStorageErrors.IsDiskFull(ex) || HubStorageErrors.IsReadOnlyFileSystem(ex);
 
     private static void TryStorage(Action action)
     {
@@ -313,7 +313,7 @@ public sealed class HubModelPuller(HubClient client, HubCache cache, ILogger? lo
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw HubClient.StorageError(ex, ex is IOException io && io.Message.Length > 0 ? ExtractPath(io) : "the Hugging Face cache");
+            throw HubStorageErrors.StorageError(ex, ex is IOException io && io.Message.Length > 0 ? ExtractPath(io) : "the Hugging Face cache");
         }
     }
 

@@ -57,3 +57,19 @@ public sealed class CatalogObjectTooLargeException : CatalogObjectException
     /// <summary>The configured limit in bytes.</summary>
     public long Limit { get; }
 }
+
+/// <summary>
+/// A job named an object this catalog cannot address: not an S3 URI or absolute path, outside the catalog's root, or
+/// reached through a link that leaves it. It is an <see cref="ArgumentException"/> so that callers checking arguments
+/// keep working, and a type of its own so that a worker records exactly these as <c>invalid_uri</c>, never an argument
+/// error that is a bug in our own code.
+/// </summary>
+public sealed class CatalogUriException : ArgumentException
+{
+    /// <summary>Creates the exception for <paramref name="uri"/>.</summary>
+    public CatalogUriException(string uri, string message)
+        : base(message) => Uri = uri;
+
+    /// <summary>The URI as the job gave it.</summary>
+    public string Uri { get; }
+}

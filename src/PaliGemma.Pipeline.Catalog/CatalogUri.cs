@@ -41,7 +41,7 @@ public static class CatalogUri
     public static (string Bucket, string Key) ParseS3(string uri) =>
         TryParseS3(uri, out var bucket, out var key)
             ? (bucket, key)
-            : throw new ArgumentException($"'{uri}' is not an S3 URI; expected s3://bucket/key.", nameof(uri));
+            : throw new CatalogUriException(uri, $"'{uri}' is not an S3 URI; expected s3://bucket/key.");
 
     /// <summary>Builds the URI for <paramref name="key"/> in <paramref name="bucket"/> (the key is not encoded).</summary>
     public static string FormatS3(string bucket, string key) => S3Scheme + bucket + "/" + key;

@@ -186,14 +186,14 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         ArgumentException.ThrowIfNullOrEmpty(uri);
         if (!Path.IsPathFullyQualified(uri))
         {
-            throw new ArgumentException($"'{uri}' is not an absolute file path; local catalog objects are addressed by their full path.", nameof(uri));
+            throw new CatalogUriException(uri, $"'{uri}' is not an absolute file path; local catalog objects are addressed by their full path.");
         }
 
         // Messages carry paths; refuse anything outside the catalog so a crafted message cannot read arbitrary files.
         var path = Path.GetFullPath(uri);
         if (!path.StartsWith(_rootWithSeparator, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
+            throw new CatalogUriException(uri, $"'{uri}' is not inside this catalog ({Root}).");
         }
 
         // A link anywhere along the path (planted in the folder, or a folder link the listing never followed) may
@@ -201,8 +201,8 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         var real = RealPath.Resolve(path);
         if (real is null || !RealPath.IsInside(real, _realRoot))
         {
-            throw new ArgumentException(
-                $"'{uri}' resolves through a symbolic link to {(real is null ? "a cycle of links" : $"'{real}'")}, outside this catalog ({Root}); refused.", nameof(uri));
+            throw new CatalogUriException(uri,
+                $"'{uri}' resolves through a symbolic link to {(real is null ? "a cycle of links" : $"'{real}'")}, outside this catalog ({Root}); refused.");
         }
 
         path = real;

@@ -244,7 +244,7 @@ public sealed class S3CatalogSource : IPartitionedCatalogSource
         var (bucket, key) = CatalogUri.ParseS3(uri);
         if (!string.Equals(bucket, Bucket, StringComparison.Ordinal) || !key.StartsWith(RootPrefix, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"'{uri}' is not inside this catalog ({Root}).", nameof(uri));
+            throw new CatalogUriException(uri, $"'{uri}' is not inside this catalog ({Root}).");
         }
 
         var expected = expectedETag is null ? null : NormalizeETag(expectedETag);

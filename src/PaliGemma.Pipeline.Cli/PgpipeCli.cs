@@ -34,6 +34,7 @@ public static class PgpipeCli
         root.Add(StatusCommand.Create());
         root.Add(SearchCommand.Create());
         root.Add(ExportCommand.Create());
+        root.Add(ChangesCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(ModelsCommand.Create());
         return root;

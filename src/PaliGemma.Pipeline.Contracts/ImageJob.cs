@@ -30,14 +30,8 @@ public sealed record ImageJob
 
 /// <summary>A task prompt (e.g. "caption en") and its token limit.</summary>
 /// <param name="Prompt">The task prompt as typed.</param>
-/// <param name="MaxNewTokens">Generation limit for this task, 1..<see cref="MaxNewTokensLimit"/>.</param>
-public sealed record TaskSpec(string Prompt, int MaxNewTokens)
-{
-    /// <summary>
-    /// Largest <see cref="MaxNewTokens"/> any producer may ask for: PaliGemma 2's whole context (max_position_embeddings
-    /// 8192). No model of the family can generate more, so a bigger value is a bug, not a request; workers refuse it
-    /// before batching. The model-specific bound (prompt + image tokens + new tokens within the positions) is checked per
-    /// image by the worker.
-    /// </summary>
-    public const int MaxNewTokensLimit = 8192;
-}
+/// <param name="MaxNewTokens">
+/// Generation limit for this task. Workers refuse a message whose prompt or limit the model runtime's task validation
+/// rejects (1 to 8192, PaliGemma 2's whole context) before batching it.
+/// </param>
+public sealed record TaskSpec(string Prompt, int MaxNewTokens);

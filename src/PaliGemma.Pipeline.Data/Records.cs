@@ -87,18 +87,29 @@ public readonly record struct ChangeCursor(long TransactionId, long Sequence)
     public static ChangeCursor Start => default;
 
     /// <summary>"txid:seq", for storing the cursor in a downstream indexer.</summary>
-    public override string ToString() => $"{TransactionId}:{Sequence}";
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{TransactionId}:{Sequence}");
 
     /// <summary>Parses <see cref="ToString"/> output.</summary>
-    public static ChangeCursor Parse(string text)
+    /// <exception cref="FormatException">The text is not two non-negative whole numbers separated by ':'.</exception>
+    public static ChangeCursor Parse(string text) =>
+        TryParse(text, out var cursor)
+            ? cursor
+            : throw new FormatException($"Change cursor '{text}' is not of the form <txid>:<seq>.");
+
+    /// <summary>Parses <see cref="ToString"/> output; false for anything else (signs, spaces and other digits included).</summary>
+    public static bool TryParse(string? text, out ChangeCursor cursor)
     {
-        var parts = text.Split(':');
-        if (parts.Length != 2 || !long.TryParse(parts[0], out var tx) || !long.TryParse(parts[1], out var seq))
+        cursor = default;
+        var colon = text?.IndexOf(':', StringComparison.Ordinal) ?? -1;
+        if (colon < 0 ||
+            !long.TryParse(text.AsSpan(0, colon), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var tx) ||
+            !long.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq))
         {
-            throw new FormatException($"Change cursor '{text}' is not of the form <txid>:<seq>.");
+            return false;
         }
 
-        return new ChangeCursor(tx, seq);
+        cursor = new ChangeCursor(tx, seq);
+        return true;
     }
 }
 
@@ -113,7 +124,14 @@ public sealed record ChangeFeedRow(
     string? BoxesJson,
     bool Superseded,
     DateTime UpdatedAt,
-    ChangeCursor Position);
+    ChangeCursor Position)
+{
+    /// <summary>Prompt tokens the model read (image tokens included).</summary>
+    public int PromptTokens { get; init; }
+
+    /// <summary>Tokens the model generated.</summary>
+    public int GeneratedTokens { get; init; }
+}
 
 /// <summary>A page of the change feed and the cursor to pass next time (unchanged when the page is empty).</summary>
 public sealed record ChangePage(IReadOnlyList<ChangeFeedRow> Rows, ChangeCursor Next);

@@ -3,11 +3,9 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace PaliGemma.Pipeline.Data;
 
@@ -386,7 +384,9 @@ public sealed partial class ResultStore
     internal async Task WriteBatchCoreAsync(DbConnection connection, DbTransaction transaction, ResultBatch batch, CancellationToken ct)
     {
         var now = Now;
-        // Deduplicate keys: a batch may carry a redelivered message twice, and ON CONFLICT cannot touch a row twice.
+        // Deduplicate keys here, for every caller: a batch may carry a redelivered message twice, or an overwritten
+        // object's new version may fail in a batch mate too, and ON CONFLICT cannot touch a row twice in one
+        // statement. The one rule for every kind of row: the last record given for a key wins, as a later upsert would.
         var images = batch.Images.GroupBy(i => (i.Uri, i.ETag)).Select(g => g.Last()).ToList();
         var results = batch.Results.GroupBy(r => (r.Uri, r.ETag, r.Model, r.Task)).Select(g => g.Last()).ToList();
         var failures = batch.Failures.GroupBy(f => (f.Uri, f.ETag, f.Model, f.Task)).Select(g => g.Last()).ToList();
@@ -732,83 +732,6 @@ public sealed partial class ResultStore
     }
 
     /// <summary>
-    /// Reads the change feed after <paramref name="cursor"/>. Never skips a committed row under concurrent
-    /// writers: on Postgres only rows written by transactions older than the snapshot's xmin (all finished, so
-    /// no in-flight transaction can later commit a row that sorts before them) are returned, in (txid, seq)
-    /// order. On SQLite the single writer makes the sequence commit-ordered.
-    /// Latency, not loss: xmin is server-wide, so any open write transaction on the Postgres server (in any
-    /// database) holds newer rows back until it ends; keep worker batches short and poll with the returned cursor.
-    /// </summary>
-    public Task<ChangePage> ReadChangesAsync(ChangeCursor cursor, int limit, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        return ExecuteAsync(
-            false,
-            async (connection, transaction, ct) =>
-            {
-                var b = new SqlCommandBuilder(connection, transaction, _factory.Provider);
-                if (IsPostgres)
-                {
-                    var tx = $"CAST(CAST({b.Long(cursor.TransactionId)} AS text) AS xid8)";
-                    b.Sql.Append(CultureInfo.InvariantCulture,
-                        $"SELECT id, uri, etag, model, task, text, boxes::text, superseded, updated_at, CAST(CAST(txid AS text) AS bigint), change_seq FROM results WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) AND (txid > {tx} OR (txid = {tx} AND change_seq > {b.Long(cursor.Sequence)})) ORDER BY txid, change_seq LIMIT {b.Int(limit)}");
-                }
-                else
-                {
-                    b.Sql.Append(CultureInfo.InvariantCulture,
-                        $"SELECT id, uri, etag, model, task, text, boxes, superseded, updated_at, 0, change_seq FROM results WHERE change_seq > {b.Long(cursor.Sequence)} ORDER BY change_seq LIMIT {b.Int(limit)}");
-                }
-
-                await using var command = b.Build();
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                var rows = new List<ChangeFeedRow>();
-                var next = cursor;
-                while (await reader.ReadAsync(ct))
-                {
-                    next = new ChangeCursor(reader.GetLong(9), reader.GetLong(10));
-                    rows.Add(new ChangeFeedRow(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                        reader.GetNullableString(5), reader.GetNullableString(6), reader.GetBool(7), reader.GetUtcDateTime(8), next));
-                }
-
-                return new ChangePage(rows, next);
-            },
-            cancellationToken);
-    }
-
-    /// <summary>
-    /// Postgres only: yields the ids of each NOTIFY on <see cref="NotifyChannel"/> (an empty list means "many
-    /// rows, read the feed"). A wake-up for <see cref="ReadChangesAsync"/> readers, not a delivery guarantee:
-    /// notifications sent while not listening are lost, so readers always page from their cursor.
-    /// Ends by throwing <see cref="OperationCanceledException"/> when cancelled.
-    /// </summary>
-    public async IAsyncEnumerable<IReadOnlyList<long>> ListenAsync([EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        if (!IsPostgres)
-        {
-            throw new InvalidOperationException(
-                "ListenAsync needs Database:Provider=Postgres; with SQLite poll ReadChangesAsync instead (there is no LISTEN/NOTIFY).");
-        }
-
-        var channel = Channel.CreateUnbounded<IReadOnlyList<long>>();
-        await using var connection = new NpgsqlConnection(_factory.ConnectionString);
-        connection.Notification += (_, e) => channel.Writer.TryWrite(ParseIds(e.Payload));
-        await connection.OpenAsync(cancellationToken);
-        await using (var listen = new NpgsqlCommand($"LISTEN {NotifyChannel}", connection))
-        {
-            await listen.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        while (true)
-        {
-            await connection.WaitAsync(cancellationToken);
-            while (channel.Reader.TryRead(out var ids))
-            {
-                yield return ids;
-            }
-        }
-    }
-
-    /// <summary>
     /// Run progress: listed/enqueued objects, (object, task) combinations done (including results reused from
     /// earlier runs), failed, pending; throughput = results this run wrote in the last <paramref name="window"/>.
     /// </summary>
@@ -1040,11 +963,6 @@ public sealed partial class ResultStore
             .Select(t => "\"" + t + "\"");
         return string.Join(' ', terms);
     }
-
-    private static IReadOnlyList<long> ParseIds(string payload) =>
-        payload.Length == 0
-            ? []
-            : payload.Split(',').Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToList();
 
     private static partial class Log
     {

@@ -44,9 +44,8 @@ public static class HostingExtensions
         builder.Services.AddHostedService<ObservabilityEndpoint>();
 
         var observability = builder.Configuration.GetSection(ObservabilityOptions.SectionName).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
-        if (!string.IsNullOrWhiteSpace(observability.OtlpEndpoint))
+        if (observability.ParseOtlpEndpoint() is { } endpoint)
         {
-            var endpoint = new Uri(observability.OtlpEndpoint);
             builder.Services.AddOpenTelemetry()
                 .ConfigureResource(r => r.AddService(observability.ServiceName))
                 .WithTracing(t => t.AddSource(PipelineMetrics.Name, "MassTransit").AddOtlpExporter(o => o.Endpoint = endpoint))

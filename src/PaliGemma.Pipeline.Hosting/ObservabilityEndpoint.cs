@@ -60,6 +60,6 @@ internal sealed partial class ObservabilityEndpoint(
         }
     }
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Serving /metrics and /health on http://{Address}:{Port}")]
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Serving /metrics and /health on http://{Address}:{Port}")]
     private static partial void Listening(ILogger logger, string address, int port);
 }

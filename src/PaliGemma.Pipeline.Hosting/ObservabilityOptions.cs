@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PaliGemma.Pipeline.Hosting;
 
@@ -23,4 +24,23 @@ public sealed class ObservabilityOptions
 
     /// <summary>Service name reported in traces and metrics.</summary>
     public string ServiceName { get; set; } = "pgpipe";
+
+    /// <summary>
+    /// <see cref="OtlpEndpoint"/> as a URI, or null when OTLP export is off. The exporters are wired while the host is
+    /// being built, before options validation runs, so a malformed value is reported here, as the same one-line
+    /// configuration error validation would give.
+    /// </summary>
+    /// <exception cref="OptionsValidationException">The value is not an absolute http or https URI.</exception>
+    public Uri? ParseOtlpEndpoint()
+    {
+        if (string.IsNullOrWhiteSpace(OtlpEndpoint))
+        {
+            return null;
+        }
+
+        return Uri.TryCreate(OtlpEndpoint.Trim(), UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? uri
+            : throw new OptionsValidationException(SectionName, typeof(ObservabilityOptions),
+                [$"{SectionName}:OtlpEndpoint '{OtlpEndpoint}' is not an absolute http or https URI, e.g. http://otel-collector:4317; leave it empty to turn OTLP export off."]);
+    }
 }

@@ -19,6 +19,12 @@ internal static class BrowserEndpoints
     private const int MaxRuns = 500;
     private const int MaxPage = 200;
 
+    /// <summary>Most changes one <c>GET /api/changes</c> returns; a larger limit is clamped to it.</summary>
+    internal const int MaxChanges = 1000;
+
+    /// <summary>Changes per page when the request gives no limit.</summary>
+    internal const int DefaultChanges = 100;
+
     public static void Map(IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api").WithTags("results browser");
@@ -35,6 +41,9 @@ internal static class BrowserEndpoints
             .Produces(StatusCodes.Status200OK, null, "image/jpeg")
             .Produces<ApiError>(StatusCodes.Status404NotFound).Produces<ApiError>(StatusCodes.Status409Conflict)
             .Produces<ApiError>(StatusCodes.Status413PayloadTooLarge).Produces<ApiError>(StatusCodes.Status415UnsupportedMediaType);
+        api.MapGet("/changes", GetChangesAsync).WithName("GetChanges")
+            .WithSummary($"The change feed in commit order, as `pgpipe changes` prints it: results written (op upsert) or no longer current (op supersede), after the cursor `after` (default: the beginning), at most `limit` (default {DefaultChanges}, clamped to 1..{MaxChanges}). Ask again with `next`; an empty page means caught up.")
+            .Produces<ChangeLinePage>(StatusCodes.Status200OK).Produces<ApiError>(StatusCodes.Status400BadRequest);
     }
 
     private static async Task<Ok<List<RunSummary>>> ListRunsAsync(BrowserStore store, IOptions<ResultsBrowserOptions> options, int? limit, CancellationToken ct)
@@ -118,6 +127,19 @@ internal static class BrowserEndpoints
         {
             return TypedResults.Json(new ApiError(ex.Message), statusCode: ex.StatusCode);
         }
+    }
+
+    private static async Task<IResult> GetChangesAsync(BrowserStore store, string? after, int? limit, CancellationToken ct)
+    {
+        var cursor = ChangeCursor.Start;
+        if (!string.IsNullOrEmpty(after) && !ChangeCursor.TryParse(after, out cursor))
+        {
+            return TypedResults.BadRequest(new ApiError("after is not a change cursor; pass the \"cursor\" of a change (or \"next\" of a page) returned by this API or by pgpipe changes."));
+        }
+
+        var page = await store.Store.ReadChangesAsync(cursor, Math.Clamp(limit ?? DefaultChanges, 1, MaxChanges), ct).ConfigureAwait(false);
+        // The feed's own serialisation, so the lines are byte for byte those of pgpipe changes.
+        return TypedResults.Json(new ChangeLinePage(page.Rows.Select(ChangeLine.From).ToList(), page.Next.ToString()), ChangeFeedJson.Options);
     }
 
     private static async Task<RunSummary> SummarizeAsync(ResultStore store, RunInfo run, int windowMinutes, CancellationToken ct)

@@ -1,4 +1,4 @@
-using System.Text;
+using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Web;
@@ -12,32 +12,20 @@ internal static class RetryCommand
 {
     public static string For(RunInfo run, DatabaseProvider provider, string? sqliteFile)
     {
-        // Stored model keys are "id:dtype"; --model takes the id (a local run: the model folder, whose name is the id).
-        var colon = run.Model.LastIndexOf(':');
-        var (id, dtype) = colon > 0 ? (run.Model[..colon], run.Model[(colon + 1)..]) : (run.Model, "fp32");
-        var s = new StringBuilder(provider == DatabaseProvider.Sqlite ? "pgpipe run " : "pgpipe enqueue ");
-        s.Append(Quote(run.Source)).Append(" --run ").Append(Quote(run.Name)).Append(" --model ").Append(Quote(id)).Append(" --dtype ").Append(Quote(dtype));
+        // --model takes the id (a local run: the model folder, whose name is the id) and --dtype the rest of the key.
+        var model = ModelKey.Parse(run.Model);
+        var command = new PgpipeCommandLine(provider == DatabaseProvider.Sqlite ? "run" : "enqueue")
+            .Argument(run.Source).Option("run", run.Name).Option("model", model.Id).Option("dtype", model.Dtype);
         foreach (var task in run.Tasks)
         {
-            s.Append(" --task ").Append(Quote(task));
+            command.Option("task", task);
         }
 
         if (provider == DatabaseProvider.Sqlite && sqliteFile is not null)
         {
-            s.Append(" --db ").Append(Quote(sqliteFile));
+            command.Option("db", sqliteFile);
         }
 
-        return s.ToString();
-    }
-
-    /// <summary>POSIX shell quoting: bare when every character is safe, else single quotes with ' written as '\''.</summary>
-    internal static string Quote(string value)
-    {
-        if (value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || "_-./:@%+=,".Contains(c, StringComparison.Ordinal)))
-        {
-            return value;
-        }
-
-        return "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+        return command.ToString();
     }
 }

@@ -52,7 +52,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
     internal static bool IsTransient(Exception ex, CancellationToken cancellationToken) => ex switch
     {
         OperationCanceledException when cancellationToken.IsCancellationRequested => false,
-        CatalogObjectException or ArgumentException => false,
+        CatalogObjectException or CatalogUriException => false,
         AmazonServiceException { StatusCode: var status } => (int)status == 0 || (int)status >= 500
                                                              || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
         HttpRequestException or SocketException or IOException or TimeoutException or OperationCanceledException or AmazonClientException => true,
@@ -65,7 +65,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
         {
             if (!CatalogUri.TryParseS3(uri, out var bucket, out _))
             {
-                throw new ArgumentException($"'{uri}' has no bucket.", nameof(uri));
+                throw new CatalogUriException(uri, $"'{uri}' has no bucket.");
             }
 
             return _buckets.GetOrAdd(bucket, b => factory.Create("s3://" + b));
@@ -74,7 +74,7 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
         var root = options.Value.LocalRoot;
         if (string.IsNullOrWhiteSpace(root))
         {
-            throw new ArgumentException($"'{uri}' is a local path, but Worker:LocalRoot is not set, so this worker reads no local files.", nameof(uri));
+            throw new CatalogUriException(uri, $"'{uri}' is a local path, but Worker:LocalRoot is not set, so this worker reads no local files.");
         }
 
         return _local ??= factory.Create(root);

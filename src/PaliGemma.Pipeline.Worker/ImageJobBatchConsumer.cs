@@ -90,13 +90,25 @@ public sealed class ImageJobBatchConsumer(
         var images = new List<ImageRecord>();
         if (work.Count > 0)
         {
-            var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, ct).ConfigureAwait(false);
-            await GenerateAsync(model, work, decoded, modelKey, results, failures, images, ct).ConfigureAwait(false);
+            // A batch past Worker:MaxBatchDurationMs is stuck (a pathological image, a hung read): it is abandoned,
+            // not retried in place, since a second attempt of the same length could outlive the broker's consumer
+            // timeout. Its combinations get a 'timeout' failure, so the run accounts for them and the next pass
+            // retries them. The final write keeps the consumer's own token: an outage there is an infrastructure fault.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(options.Value.MaxBatchDurationMs);
+            try
+            {
+                var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, deadline.Token).ConfigureAwait(false);
+                await GenerateAsync(model, work, decoded, modelKey, results, failures, images, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                results.Clear();
+                AbandonTimedOut(work, failures, modelKey, started.ElapsedMilliseconds);
+            }
         }
 
         var write = Stopwatch.StartNew();
-        // One statement upserts each key once: an overwritten object's new version may also fail in a batch mate.
-        failures = failures.DistinctBy(f => (f.Uri, f.ETag, f.Task)).ToList();
         await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
@@ -110,6 +122,19 @@ public sealed class ImageJobBatchConsumer(
 
         metrics.Batch(jobs.Count, started.Elapsed);
         WorkerLog.BatchDone(logger, jobs.Count, results.Count, failures.Count, skipped, started.ElapsedMilliseconds);
+    }
+
+    private void AbandonTimedOut(List<(ImageJob Job, List<TaskSpec> Tasks)> work, List<FailureRecord> failures, string modelKey, long elapsedMs)
+    {
+        var limit = options.Value.MaxBatchDurationMs;
+        WorkerLog.BatchTimedOut(logger, work.Count, elapsedMs, limit);
+        var message = $"Its batch of {work.Count} images ran past Worker:MaxBatchDurationMs ({limit} ms) and was abandoned; the next pass retries it.";
+        var recorded = failures.Select(f => (f.Uri, f.ETag, f.Task)).ToHashSet();
+        foreach (var (job, tasks) in work)
+        {
+            failures.AddRange(tasks.Where(t => !recorded.Contains((job.Uri, job.ETag, t.Prompt)))
+                .Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, "timeout", message, job.RunId)));
+        }
     }
 
     private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(List<(ImageJob Job, List<TaskSpec> Tasks)> work, ImagePreprocessor preprocessor,
@@ -211,14 +236,14 @@ public sealed class ImageJobBatchConsumer(
             return;
         }
 
-        var before = model.Statistics;
         // Generation is CPU/GPU-bound and synchronous; running it off the consumer's thread lets the next batch
-        // fetch and decode meanwhile (ConcurrencyLimit > 1).
+        // fetch and decode meanwhile (ConcurrencyLimit > 1). The call's own statistics: a model-wide before/after
+        // difference would include whichever concurrent batch ran in between.
         var outputs = await Task.Run(() => model.Generate(batchImages, requests, ct), ct).ConfigureAwait(false);
-        var after = model.Statistics;
-        metrics.Stage("vision", after.Vision - before.Vision);
-        metrics.Stage("prefill", after.Prefill - before.Prefill + (after.Embed - before.Embed));
-        metrics.Stage("decode", after.Decode - before.Decode);
+        var stats = outputs.Statistics;
+        metrics.Stage("vision", stats.Vision);
+        metrics.Stage("prefill", stats.Prefill + stats.Embed);
+        metrics.Stage("decode", stats.Decode);
         metrics.Tokens(outputs.Sum(o => (long)o.GeneratedTokens));
         if (model.MaskDecoder is null && requests.Any(r => r.Task.Kind == TaskKind.Segment))
         {
@@ -242,29 +267,14 @@ public sealed class ImageJobBatchConsumer(
     /// </summary>
     internal static string StorableText(string text) => text.Contains('\0', StringComparison.Ordinal) ? text.Replace('\0', '\uFFFD') : text;
 
-    private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec)
-    {
-        try
-        {
-            PaliGemmaTask.Parse(spec.Prompt);
-            var prefix = model.BuildPrefix(spec.Prompt);
-            if (spec.MaxNewTokens < 1)
-            {
-                return ("invalid_task", $"max_new_tokens must be at least 1, got {spec.MaxNewTokens}.");
-            }
-
-            if (model.Config.MaxPositionEmbeddings is { } limit && prefix.Length + spec.MaxNewTokens > limit)
-            {
-                return ("prompt_too_long", $"Prompt needs {prefix.Length} prefix tokens + {spec.MaxNewTokens} new tokens; the model allows {limit} positions.");
-            }
-
-            return null;
-        }
-        catch (ArgumentException ex)
-        {
-            return ("invalid_task", ex.Message);
-        }
-    }
+    /// <summary>
+    /// The model-specific check of one task. Whether its prompt parses and its limit is sane was settled by the
+    /// endpoint's validation filter before batching, so only whether it fits this model's positions is left.
+    /// </summary>
+    private static (string Reason, string Message)? Validate(PaliGemmaModel model, TaskSpec spec) =>
+        TaskValidation.FitProblem(spec.Prompt, model.BuildPrefix(spec.Prompt).Length, spec.MaxNewTokens, model.Config.MaxPositionEmbeddings) is { } problem
+            ? ("prompt_too_long", problem)
+            : null;
 
     /// <summary>results.boxes: [{"label","x1","y1","x2","y2"}] plus "mask": {"size":[h,w],"counts"} where decoded; null for text tasks.</summary>
     internal static string? BoxesJson(PaliGemmaTask task, GenerationOutput output)
@@ -301,7 +311,7 @@ public sealed class ImageJobBatchConsumer(
         },
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "not_found",
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
-        ArgumentException => "invalid_uri",
+        CatalogUriException => "invalid_uri",
         FileNotFoundException or DirectoryNotFoundException => "not_found",
         _ => null,
     };

@@ -77,35 +77,9 @@ public static class ImageJobValidator
         return problems;
     }
 
-    /// <summary>What is wrong with one task (null when nothing): its prompt must parse and its limit must be sane.</summary>
-    public static string? TaskProblem(TaskSpec? task)
-    {
-        if (task is null)
-        {
-            return "the task is null";
-        }
-
-        if (task.Prompt is null)
-        {
-            return "Prompt is missing";
-        }
-
-        try
-        {
-            PaliGemmaTask.Parse(task.Prompt);
-        }
-        catch (ArgumentException ex)
-        {
-            return ex.Message;
-        }
-
-        if (task.MaxNewTokens is < 1 or > TaskSpec.MaxNewTokensLimit)
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"MaxNewTokens must be between 1 and {TaskSpec.MaxNewTokensLimit}, got {task.MaxNewTokens}");
-        }
-
-        return null;
-    }
+    /// <summary>What is wrong with one task (null when nothing), by the runtime's own task validation.</summary>
+    public static string? TaskProblem(TaskSpec? task) =>
+        task is null ? "the task is null" : TaskValidation.RequestProblem(task.Prompt, task.MaxNewTokens, "MaxNewTokens");
 }
 
 /// <summary>An <see cref="ImageJob"/> message that no worker can process; see <see cref="ImageJobValidator"/>.</summary>

@@ -38,7 +38,7 @@ public sealed class ModelHost(
         try
         {
             var w = workerOptions.Value;
-            var options = inferenceOptions.Value;
+            var options = inferenceOptions.Value.Copy();
             options.MaxBatchSize = Math.Max(options.MaxBatchSize, w.BatchSize);
             // The worker decodes the next batch's images on the same cores while the model runs; spinning intra-op
             // threads took ~3 ms of CPU per image from that decoding in `pgpipe bench pipeline` (tiny model, 2 cores).

@@ -21,8 +21,9 @@ internal static partial class WorkerLog
     [LoggerMessage(EventId = 2005, EventName = "ImageFailed", Level = LogLevel.Warning, Message = "Image {Uri} (run {RunId}) failed: {Reason}: {Message}")]
     public static partial void ImageFailed(ILogger logger, string uri, Guid runId, string reason, string message);
 
-    [LoggerMessage(EventId = 2006, EventName = "BatchFailed", Level = LogLevel.Error, Message = "Batch of {Images} images failed and will be redelivered")]
-    public static partial void BatchFailed(ILogger logger, int images, Exception exception);
+    [LoggerMessage(EventId = 2006, EventName = "BatchTimedOut", Level = LogLevel.Error,
+        Message = "Batch of {Images} images abandoned after {ElapsedMs} ms, past Worker:MaxBatchDurationMs ({LimitMs} ms); its combinations are recorded as 'timeout' failures for the next pass")]
+    public static partial void BatchTimedOut(ILogger logger, int images, long elapsedMs, int limitMs);
 
     [LoggerMessage(EventId = 2050, EventName = "InvalidMessage", Level = LogLevel.Error, Message = "Message {MessageId} refused to the error queue: {Problem}")]
     public static partial void InvalidMessage(ILogger logger, string messageId, string problem);

@@ -45,7 +45,11 @@ public sealed class WorkerOptions
     [Range(1, long.MaxValue)]
     public long MaxImagePixels { get; set; } = 64_000_000;
 
-    /// <summary>Longest a batch may take before it is considered stuck; must stay well inside Messaging:ConsumerTimeoutMs.</summary>
+    /// <summary>
+    /// Longest a batch may run. Past it the batch is cancelled and each of its pending combinations is recorded as a
+    /// <c>timeout</c> failure, which the next pass retries. Also how long a stopping worker waits for its batch. Must
+    /// stay well inside Messaging:ConsumerTimeoutMs together with Worker:Retry.
+    /// </summary>
     [Range(1_000, int.MaxValue)]
     public int MaxBatchDurationMs { get; set; } = 600_000;
 

@@ -102,18 +102,18 @@ public sealed class HubErrorTests : HubTestBase
     {
         using var seconds = new HttpResponseMessage((System.Net.HttpStatusCode)429);
         seconds.Headers.TryAddWithoutValidation("Retry-After", "12");
-        Assert.Equal(TimeSpan.FromSeconds(12), HubClient.ServerDelay(seconds));
+        Assert.Equal(TimeSpan.FromSeconds(12), HubResponses.ServerDelay(seconds));
 
         using var date = new HttpResponseMessage((System.Net.HttpStatusCode)503);
         date.Headers.TryAddWithoutValidation("Retry-After", DateTimeOffset.UtcNow.AddSeconds(30).ToString("r"));
-        Assert.InRange(HubClient.ServerDelay(date)!.Value.TotalSeconds, 25, 31);
+        Assert.InRange(HubResponses.ServerDelay(date)!.Value.TotalSeconds, 25, 31);
 
         using var rateLimit = new HttpResponseMessage((System.Net.HttpStatusCode)429);
         rateLimit.Headers.TryAddWithoutValidation("RateLimit", "\"api\";r=0;t=42");
-        Assert.Equal(TimeSpan.FromSeconds(42), HubClient.ServerDelay(rateLimit));
+        Assert.Equal(TimeSpan.FromSeconds(42), HubResponses.ServerDelay(rateLimit));
 
         using var none = new HttpResponseMessage((System.Net.HttpStatusCode)500);
-        Assert.Null(HubClient.ServerDelay(none));
+        Assert.Null(HubResponses.ServerDelay(none));
     }
 
     [Fact]

@@ -105,12 +105,12 @@ public sealed class SettingsAndSelectionTests
             stream.Write(new byte[100_000]);
             stream.Flush();
         });
-        Assert.StartsWith("Disk full writing /c/x", HubClient.StorageError(full, "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Disk full writing /c/x", HubStorageErrors.StorageError(full, "/c/x").Message, StringComparison.Ordinal);
         // errno values as .NET reports them on Unix (EDQUOT 122, EROFS 30).
-        Assert.StartsWith("Disk full", HubClient.StorageError(new IOException("Disk quota exceeded", 122), "/c/x").Message, StringComparison.Ordinal);
-        Assert.StartsWith("Read-only file system", HubClient.StorageError(new IOException("Read-only file system", 30), "/c/x").Message, StringComparison.Ordinal);
-        Assert.StartsWith("Permission denied writing /c/x", HubClient.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
-        Assert.Contains("HF_HUB_CACHE", HubClient.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Disk full", HubStorageErrors.StorageError(new IOException("Disk quota exceeded", 122), "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Read-only file system", HubStorageErrors.StorageError(new IOException("Read-only file system", 30), "/c/x").Message, StringComparison.Ordinal);
+        Assert.StartsWith("Permission denied writing /c/x", HubStorageErrors.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
+        Assert.Contains("HF_HUB_CACHE", HubStorageErrors.StorageError(new UnauthorizedAccessException("denied"), "/c/x").Message, StringComparison.Ordinal);
     }
 
     [Theory]

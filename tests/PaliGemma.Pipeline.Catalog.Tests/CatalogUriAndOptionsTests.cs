@@ -21,7 +21,7 @@ public sealed class CatalogUriAndOptionsTests
     [InlineData("http://bucket/key")]
     [InlineData("/local/path")]
     public void ParseS3_rejects_non_s3_uris(string uri) =>
-        Assert.Throws<ArgumentException>(() => CatalogUri.ParseS3(uri));
+        Assert.Throws<CatalogUriException>(() => CatalogUri.ParseS3(uri));
 
     [Fact]
     public void Factory_rejects_unknown_schemes_and_missing_folders()

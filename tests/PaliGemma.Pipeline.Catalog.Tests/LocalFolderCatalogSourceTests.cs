@@ -180,9 +180,9 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
         var inside = Write("big.bin", "0123456789ABC");
         var source = new LocalFolderCatalogSource(_root, new CatalogOptions { MaxObjectBytes = 10 });
 
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync("/etc/hostname", AbcSha256, CancellationToken.None));
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync(Path.Combine(_root, "..", "elsewhere.jpg"), AbcSha256, CancellationToken.None));
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync("relative/path.jpg", AbcSha256, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync("/etc/hostname", AbcSha256, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(Path.Combine(_root, "..", "elsewhere.jpg"), AbcSha256, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync("relative/path.jpg", AbcSha256, CancellationToken.None));
         var tooLarge = await Assert.ThrowsAsync<CatalogObjectTooLargeException>(() => source.ReadAsync(inside, AbcSha256, CancellationToken.None));
         Assert.Equal(13, tooLarge.Size);
     }

@@ -65,7 +65,7 @@ public sealed class LocalFolderPathSafetyTests : IDisposable
         ];
         foreach (var uri in hostile)
         {
-            var error = await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync(uri, _outsideETag, CancellationToken.None));
+            var error = await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(uri, _outsideETag, CancellationToken.None));
             Assert.Contains(uri, error.Message, StringComparison.Ordinal);
         }
     }
@@ -84,7 +84,7 @@ public sealed class LocalFolderPathSafetyTests : IDisposable
 
         foreach (var uri in new[] { fileLink, Path.Combine(folderLink, "private", "secret.jpg"), cycle })
         {
-            var error = await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync(uri, _outsideETag, CancellationToken.None));
+            var error = await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(uri, _outsideETag, CancellationToken.None));
             Assert.Contains("symbolic link", error.Message, StringComparison.Ordinal);
         }
     }
@@ -114,7 +114,7 @@ public sealed class LocalFolderPathSafetyTests : IDisposable
         var bytes = await source.ReadAsync(item.Uri, item.ETag, CancellationToken.None);
 
         Assert.Equal("inside", Encoding.UTF8.GetString(bytes));
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync(Path.Combine(linkedRoot, "..", "private", "secret.jpg"), _outsideETag, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(Path.Combine(linkedRoot, "..", "private", "secret.jpg"), _outsideETag, CancellationToken.None));
     }
 
     private LocalFolderCatalogSource Source() => new(_root, new CatalogOptions { LocalHashParallelism = 2 });

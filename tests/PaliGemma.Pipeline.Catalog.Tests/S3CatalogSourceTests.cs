@@ -121,8 +121,8 @@ public sealed class S3CatalogSourceTests(S3ServerFixture s3) : IClassFixture<S3S
         var tooLarge = await Assert.ThrowsAsync<CatalogObjectTooLargeException>(
             () => source.ReadAsync($"s3://{bucket}/photos/eleven.bin", etag, CancellationToken.None));
         Assert.Equal(11, tooLarge.Size);
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync($"s3://other-bucket/photos/eleven.bin", etag, CancellationToken.None));
-        await Assert.ThrowsAsync<ArgumentException>(() => source.ReadAsync($"s3://{bucket}/elsewhere/eleven.bin", etag, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync($"s3://other-bucket/photos/eleven.bin", etag, CancellationToken.None));
+        await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync($"s3://{bucket}/elsewhere/eleven.bin", etag, CancellationToken.None));
     }
 
     [S3Fact]

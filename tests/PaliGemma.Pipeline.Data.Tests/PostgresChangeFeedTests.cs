@@ -201,6 +201,87 @@ public sealed class PostgresChangeFeedTests : IClassFixture<PostgresFixture>, IA
         Assert.Contains(notified, rows.Select(r => r.Id));
     }
 
+    [SkippableFact]
+    public async Task A_follower_delivers_a_row_held_back_by_an_older_transaction_within_one_interval_after_it_ends()
+    {
+        var store = Store;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var start = await DrainAsync(store, timeout.Token);
+
+        // Given an open transaction that holds an xid and writes no result (so its end notifies nobody)
+        await using var blocker = new NpgsqlConnection(_fixture.ConnectionString);
+        await blocker.OpenAsync(timeout.Token);
+        await using var transaction = await blocker.BeginTransactionAsync(timeout.Token);
+        await using (var xid = new NpgsqlCommand("SELECT pg_current_xact_id()", blocker, transaction))
+        {
+            await xid.ExecuteScalarAsync(timeout.Token);
+        }
+
+        // And a follower with a 0.5 s interval; a row written after the blocker began commits (and notifies)
+        await using var follower = store.FollowChangesAsync(start, 100, TimeSpan.FromMilliseconds(500), timeout.Token).GetAsyncEnumerator(timeout.Token);
+        var next = follower.MoveNextAsync().AsTask();
+        await store.WriteBatchAsync(ResultBatch.Of(Row("held")), timeout.Token);
+
+        // Then the follower holds it back while the older transaction is open
+        await Task.Delay(1500, timeout.Token);
+        Assert.False(next.IsCompleted, "the feed returned a row that sorts after a transaction still in progress");
+
+        // When the older transaction ends without a notification
+        var ended = DateTime.UtcNow;
+        await transaction.RollbackAsync(timeout.Token);
+
+        // Then the row arrives by the re-read timer (plus whatever other transactions on the server hold it back)
+        Assert.True(await next);
+        var waited = DateTime.UtcNow - ended;
+        Assert.Equal(["held"], follower.Current.Rows.Select(r => r.Uri));
+        _output.WriteLine($"held-back row delivered {waited.TotalMilliseconds:F0} ms after the older transaction ended (interval 500 ms)");
+    }
+
+    [SkippableFact]
+    public async Task A_follower_is_woken_by_the_commit_notification_long_before_its_interval()
+    {
+        var store = Store;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var start = await DrainAsync(store, timeout.Token);
+
+        // Given a follower that re-reads only every 5 minutes, caught up and waiting
+        await using var follower = store.FollowChangesAsync(start, 100, TimeSpan.FromMinutes(5), timeout.Token).GetAsyncEnumerator(timeout.Token);
+        var next = follower.MoveNextAsync().AsTask();
+        await Task.Delay(300, timeout.Token);
+
+        // When batches commit, one every 200 ms (a transaction open elsewhere on the server can hold the first ones back,
+        // and only a later notification, or the timer, makes the follower read again)
+        var written = new List<string>();
+        while (!next.IsCompleted && !timeout.IsCancellationRequested)
+        {
+            written.Add($"woken{written.Count}");
+            await store.WriteBatchAsync(ResultBatch.Of(Row(written[^1])), timeout.Token);
+            await Task.WhenAny(next, Task.Delay(200, timeout.Token));
+        }
+
+        // Then a NOTIFY wakes it: rows arrive within the minute, not after five
+        Assert.True(await next);
+        Assert.NotEmpty(follower.Current.Rows);
+        Assert.All(follower.Current.Rows, r => Assert.Contains(r.Uri, written));
+        _output.WriteLine($"woken after {written.Count} commit(s)");
+    }
+
+    /// <summary>The cursor after everything readable now (other tests of the class may have written rows).</summary>
+    private static async Task<ChangeCursor> DrainAsync(ResultStore store, CancellationToken ct)
+    {
+        var cursor = ChangeCursor.Start;
+        while (true)
+        {
+            var page = await store.ReadChangesAsync(cursor, 10_000, ct);
+            if (page.Rows.Count == 0)
+            {
+                return cursor;
+            }
+
+            cursor = page.Next;
+        }
+    }
+
     private static ResultRecord Row(string uri) => new(uri, "e", Model, "caption en", "text " + uri, null, 1, 1, 1, null);
 
     /// <summary>The broken design the feed replaces: remember the highest sequence number seen.</summary>

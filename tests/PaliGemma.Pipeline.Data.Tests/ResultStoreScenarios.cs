@@ -132,6 +132,25 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Failures_of_one_key_inside_one_batch_become_one_row_holding_the_last()
+    {
+        var store = Store;
+
+        // Given one batch that records two failures for the same (uri, etag, model, task)
+        var run = await store.CreateRunAsync(new RunDefinition("dupes", "s3://b/", Model, [Caption]), _ct);
+        await store.WriteBatchAsync(new ResultBatch([], [
+            new FailureRecord("s3://b/y.jpg", "e1", Model, Caption, "changed", "overwritten after listing", run.Id),
+            new FailureRecord("s3://b/y.jpg", "e1", Model, Caption, "corrupt", "truncated JPEG", run.Id),
+        ], []), _ct);
+
+        // Then the store keeps one failure, the last one given, counted as one attempt
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/y.jpg", "e1", 10, true)], "y.jpg", _ct);
+        var exported = Assert.Single(await ToListAsync(store.ExportRunAsync(run.Id, _ct)));
+        Assert.Equal((ExportStatus.Failed, "corrupt", "truncated JPEG"), (exported.Status, exported.ReasonCode, exported.FailureMessage));
+        Assert.Equal(1L, (await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct)).Failed);
+    }
+
+    [SkippableFact]
     public async Task The_current_view_follows_the_listed_etag()
     {
         var store = Store;
@@ -384,6 +403,37 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
 
         // And superseding by a new etag changes only the object whose etag moved
         Assert.Equal(2, await store.MarkSupersededByNewEtagAsync(objects.Select(o => o.Uri.EndsWith("01234.jpg", StringComparison.Ordinal) ? o with { ETag = "e2" } : o).ToList(), _ct));
+    }
+
+    [SkippableFact]
+    public async Task A_follower_yields_rows_committed_after_it_started_page_by_page_with_their_token_counts()
+    {
+        var store = Store;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // Given a follower of the empty feed, with pages of two rows and a 200 ms interval
+        await using var follower = store.FollowChangesAsync(ChangeCursor.Start, 2, TimeSpan.FromMilliseconds(200), timeout.Token).GetAsyncEnumerator(timeout.Token);
+        var first = follower.MoveNextAsync().AsTask();
+        await Task.Delay(500, timeout.Token);
+        Assert.False(first.IsCompleted, "the follower yielded a page of an empty feed");
+
+        // When three rows commit
+        await store.WriteBatchAsync(new ResultBatch(
+            Enumerable.Range(0, 3).Select(i => Result($"s3://f/{i}.jpg", "e", Caption, "text")).ToList(), [], []), timeout.Token);
+
+        // Then they arrive in order, in pages of at most two, with the token counts written
+        var rows = new List<ChangeFeedRow>();
+        Assert.True(await first);
+        rows.AddRange(follower.Current.Rows);
+        while (rows.Count < 3)
+        {
+            Assert.True(await follower.MoveNextAsync());
+            Assert.InRange(follower.Current.Rows.Count, 1, 2);
+            rows.AddRange(follower.Current.Rows);
+        }
+
+        Assert.Equal(["s3://f/0.jpg", "s3://f/1.jpg", "s3://f/2.jpg"], rows.Select(r => r.Uri));
+        Assert.All(rows, r => Assert.Equal((266, 12), (r.PromptTokens, r.GeneratedTokens)));
     }
 
     [SkippableFact]

@@ -6,29 +6,23 @@ using Xunit.Abstractions;
 namespace PaliGemma.Pipeline.Deploy.Tests;
 
 /// <summary>
-/// Every configuration key docker-compose.yml and the Helm chart set is one the app binds, with a value that
-/// converts and validates; timing settings agree with each other (grace periods cover a batch, a batch fits in the
-/// broker's consumer timeout).
+/// Every configuration key docker-compose.yml and the Helm chart (as helm renders it) set is one the app binds, with a
+/// value that converts and validates; timing settings agree with each other (grace periods cover a batch, a batch fits
+/// in the broker's consumer timeout).
 /// </summary>
 public sealed partial class ConfigurationKeyTests(ITestOutputHelper output)
 {
-    /// <summary>
-    /// Section__Key variables the chart's templates set themselves (not from a values map), with the value each
-    /// renders from the values. TemplatesSetOnlyTheseKeys keeps this list equal to what the templates contain.
-    /// </summary>
-    private static readonly Dictionary<string, Func<JsonObject, string>> TemplateEnv = new(StringComparer.Ordinal)
-    {
-        ["Observability__Port"] = v => v["observability"]!["port"]!.ToString(),
-        ["Observability__BindAddress"] = _ => "0.0.0.0",
-        ["Worker__Model"] = v => v["worker"]!["model"]!.ToString(),
-        ["Worker__ModelsDirectory"] = v => v["worker"]!["models"]!["mountPath"]!.ToString(),
-        // Referenced by the model pull init container's shell command (values), read from the app Secret.
-        ["S3__AccessKey"] = v => v["secrets"]?["S3__AccessKey"]?.ToString() ?? string.Empty,
-        ["S3__SecretKey"] = v => v["secrets"]?["S3__SecretKey"]?.ToString() ?? string.Empty,
-    };
-
     /// <summary>Environment variables of pgpipe containers that are runtime switches, not app configuration.</summary>
     private static readonly HashSet<string> RuntimeVariables = new(StringComparer.Ordinal) { "DOTNET_EnableDiagnostics" };
+
+    /// <summary>
+    /// What the chart's pgpipe containers may set besides Section__Key settings: the runtime switch, HOME for the
+    /// read-only root filesystem, and the Hugging Face variables PaliGemma.Hub's HubSettings reads.
+    /// </summary>
+    private static readonly HashSet<string> ChartRuntimeVariables = new(StringComparer.Ordinal)
+    {
+        "DOTNET_EnableDiagnostics", "HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT",
+    };
 
     [Fact]
     public void Options_types_are_found_by_reflection_for_every_section_the_deploy_files_use()
@@ -92,95 +86,116 @@ public sealed partial class ConfigurationKeyTests(ITestOutputHelper output)
     public static TheoryData<string> ChartValueFiles()
     {
         var data = new TheoryData<string> { "values.yaml" };
-        foreach (var example in RepositoryFiles.ChartExamples)
+        foreach (var file in RenderedChart.ValueFiles)
         {
-            data.Add(Path.GetRelativePath(RepositoryFiles.Chart, example));
+            data.Add(file);
         }
 
         return data;
     }
 
     [Theory]
-    [MemberData(nameof(ChartValueFiles))]
-    public void Chart_sets_only_keys_the_app_binds_with_valid_values(string valuesFile)
+    [MemberData(nameof(RenderedChart.ValueFileData), MemberType = typeof(RenderedChart))]
+    public void Rendered_pgpipe_containers_set_only_keys_the_app_binds_with_valid_values(string valuesFile)
     {
-        var values = ChartValues.Load(valuesFile);
+        var chart = RenderedChart.For(valuesFile);
         var problems = new List<string>();
-        var secrets = YamlJson.StringMap(values["secrets"], "secrets");
-        // Cross-field validators need real secrets; values that leave them to an existing Secret get annotations only.
-        var complete = string.IsNullOrEmpty(values["existingSecret"]?.ToString()) && secrets.Count > 0 && secrets.Values.All(v => v.Length > 0);
-
-        foreach (var (component, env) in ChartValues.ComponentEnvironments(values, TemplateEnv))
+        var checkedContainers = 0;
+        foreach (var pod in chart.Pods)
         {
-            problems.AddRange(OptionsCatalog.Instance.Check($"{valuesFile} {component}", env, runValidators: complete));
+            foreach (var (where, container) in pod.Containers)
+            {
+                var env = chart.Environment(container);
+                if (!IsPgpipe(chart, container))
+                {
+                    problems.AddRange(ToolContainerProblems($"{valuesFile} {where}", container, env));
+                    continue;
+                }
+
+                checkedContainers++;
+                problems.AddRange(env.Values.Keys.Where(k => !k.Contains("__", StringComparison.Ordinal) && !ChartRuntimeVariables.Contains(k))
+                    .Select(k => $"{valuesFile} {where}: '{k}' is neither a Section__Key setting nor a known runtime variable."));
+                var settings = env.Values.Where(kv => kv.Key.Contains("__", StringComparison.Ordinal)).ToDictionary();
+                // Hosts validate their Options sections at start; a one-shot command such as the Hub init container's
+                // `models pull` reads single variables, so there every key must bind but sections need not be complete.
+                var host = (string?)container["args"]?[0] is "worker" or "enqueue" or "migrate";
+                // Cross-field validators need every setting; a Secret managed outside the chart hides some.
+                problems.AddRange(OptionsCatalog.Instance.Check($"{valuesFile} {where}", settings,
+                    runValidators: host && env.External.Count == 0, bindOnly: !host));
+                output.WriteLine($"{where}: {settings.Count} settings bound{(!host ? " (one-shot command)" : env.External.Count == 0 ? ", validators run" : $"; not known here: {string.Join(", ", env.External)}")}");
+            }
         }
 
+        Assert.True(checkedContainers >= 2, $"{valuesFile}: found {checkedContainers} pgpipe containers in the rendered pods.");
         ProblemReport.AssertNone(problems, output);
     }
 
     [Theory]
-    [MemberData(nameof(ChartValueFiles))]
-    public void Chart_grace_period_and_scaling_windows_cover_a_batch(string valuesFile)
+    [MemberData(nameof(RenderedChart.ValueFileData), MemberType = typeof(RenderedChart))]
+    public void Rendered_grace_period_and_scaling_windows_cover_a_batch(string valuesFile)
     {
-        var values = ChartValues.Load(valuesFile);
-        var env = ChartValues.ComponentEnvironments(values, TemplateEnv)["worker"];
+        var chart = RenderedChart.For(valuesFile);
+        var deployment = chart.Single("Deployment", "worker");
+        var pod = chart.Pods.Single(p => p.Owner == deployment);
+        var env = chart.Environment(pod.Container("worker")).Values.Where(kv => kv.Key.Contains("__", StringComparison.Ordinal)).ToDictionary();
         var bound = new Dictionary<string, object>();
         ProblemReport.AssertNone(OptionsCatalog.Instance.Check(valuesFile, env, false, bound), output);
 
         var maxBatchSeconds = MaxBatchDurationMs(env, bound) / 1000.0;
-        var grace = values["worker"]!["terminationGracePeriodSeconds"]!.GetValue<long>();
+        var grace = pod.Spec["terminationGracePeriodSeconds"]!.GetValue<long>();
         Assert.True(grace > maxBatchSeconds,
-            $"{valuesFile}: worker.terminationGracePeriodSeconds {grace} must exceed Worker__MaxBatchDurationMs ({maxBatchSeconds} s).");
-        foreach (var window in new[] { "cooldownPeriod", "scaleDownStabilizationSeconds" })
-        {
-            var seconds = values["keda"]![window]!.GetValue<long>();
-            Assert.True(seconds >= maxBatchSeconds, $"{valuesFile}: keda.{window} {seconds} s is shorter than one batch ({maxBatchSeconds} s).");
-        }
+            $"{valuesFile}: the worker pod's terminationGracePeriodSeconds {grace} must exceed Worker__MaxBatchDurationMs ({maxBatchSeconds} s).");
 
         var consumerTimeout = long.Parse(env.GetValueOrDefault("Messaging__ConsumerTimeoutMs", "1800000"), CultureInfo.InvariantCulture);
         Assert.True(maxBatchSeconds * 1000 < consumerTimeout, $"{valuesFile}: Worker__MaxBatchDurationMs must stay inside Messaging__ConsumerTimeoutMs {consumerTimeout}.");
-        Assert.Equal("http", values["keda"]!["protocol"]!.ToString());
+
+        foreach (var scaledObject in chart.OfKind("ScaledObject"))
+        {
+            var spec = scaledObject["spec"]!;
+            var windows = new Dictionary<string, long>
+            {
+                ["cooldownPeriod"] = spec["cooldownPeriod"]!.GetValue<long>(),
+                ["scaleDown.stabilizationWindowSeconds"] = spec["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<long>(),
+            };
+            foreach (var (name, seconds) in windows)
+            {
+                Assert.True(seconds >= maxBatchSeconds, $"{valuesFile}: ScaledObject {name} {seconds} s is shorter than one batch ({maxBatchSeconds} s).");
+            }
+
+            // amqp counts ready messages only, so KEDA would scale busy pods (their batch unacked) away.
+            Assert.Equal("http", (string?)spec["triggers"]![0]!["metadata"]!["protocol"]);
+        }
     }
 
-    [Fact]
-    public void Templates_set_only_the_keys_listed_here_and_each_is_bound()
+    /// <summary>
+    /// A container of the app's images (worker or producer image, the pgpipe entrypoint); others are tool images such
+    /// as the S3 model pull's aws-cli, whose environment is not app configuration.
+    /// </summary>
+    private static bool IsPgpipe(RenderedChart chart, JsonObject container)
     {
-        // Names in the templates, plus names in values.yaml outside its Section__Key maps (the pull command).
-        var values = ChartValues.Load("values.yaml");
-        var mapKeys = new[] { values["config"], values["secrets"], values["worker"]!["config"], values["producer"]!["config"] }
-            .SelectMany(n => YamlJson.StringMap(n, "values").Keys).ToHashSet(StringComparer.Ordinal);
-        var found = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var file in Directory.GetFiles(RepositoryFiles.ChartTemplates))
-        {
-            found.UnionWith(SettingName().Matches(WithoutComments(File.ReadAllText(file))).Select(m => m.Value));
-        }
-
-        var valuesText = WithoutComments(string.Join('\n', File.ReadLines(RepositoryFiles.ChartValues).Where(l => !MapEntry().IsMatch(l))));
-        found.UnionWith(SettingName().Matches(valuesText).Select(m => m.Value).Where(k => !mapKeys.Contains(k) || TemplateEnv.ContainsKey(k)));
-        Assert.Equal(TemplateEnv.Keys.Order(StringComparer.Ordinal), found);
-
-        var problems = new List<string>();
-        foreach (var key in found)
-        {
-            var parts = key.Split("__");
-            if (!OptionsCatalog.Instance.Sections.TryGetValue(parts[0], out var type))
-            {
-                problems.Add(OptionsCatalog.ExpectedOwners.TryGetValue(parts[0], out var owner)
-                    ? $"chart key {key}: section '{parts[0]}' is bound by a type in {owner}, {ProblemReport.NotBuiltMarker}"
-                    : $"chart key {key}: no Options class binds section '{parts[0]}'.");
-            }
-            else if (type.GetProperty(parts[1]) is not { CanWrite: true })
-            {
-                problems.Add($"chart key {key}: {type.FullName} has no settable property '{parts[1]}'.");
-            }
-        }
-
-        ProblemReport.AssertNone(problems, output);
+        var image = (string?)container["image"];
+        return container["command"] is null && new[] { "worker", "producer" }.Any(c =>
+            image == $"{chart.Values[c]!["image"]!["repository"]}:{chart.Values[c]!["image"]!["tag"]}");
     }
 
-    /// <summary>Drops Go-template comments and YAML # comments, which name settings in prose.</summary>
-    private static string WithoutComments(string text) =>
-        YamlComment().Replace(TemplateComment().Replace(text, string.Empty), string.Empty);
+    /// <summary>Section__Key names a tool container's shell command reads must reach it and be ones the app binds.</summary>
+    private static IEnumerable<string> ToolContainerProblems(string where, JsonObject container, RenderedChart.ContainerEnvironment env)
+    {
+        var script = string.Join('\n', new[] { container["command"], container["args"] }.OfType<JsonArray>().SelectMany(a => a).Select(n => (string?)n));
+        foreach (var name in ShellVariable().Matches(script).Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal))
+        {
+            if (!env.Values.ContainsKey(name) && env.External.Count == 0)
+            {
+                yield return $"{where}: its command reads ${name}, which none of its env or envFrom sources sets.";
+            }
+
+            var parts = name.Split("__");
+            if (!OptionsCatalog.Instance.Sections.TryGetValue(parts[0], out var type) || type.GetProperty(parts[1]) is not { CanWrite: true })
+            {
+                yield return $"{where}: its command reads ${name}, which no Options class binds.";
+            }
+        }
+    }
 
     private static long MaxBatchDurationMs(IReadOnlyDictionary<string, string> settings, Dictionary<string, object> bound)
     {
@@ -203,17 +218,8 @@ public sealed partial class ConfigurationKeyTests(ITestOutputHelper output)
         return m.Groups[2].Value switch { "h" => TimeSpan.FromHours(n), "m" => TimeSpan.FromMinutes(n), "ms" => TimeSpan.FromMilliseconds(n), _ => TimeSpan.FromSeconds(n) };
     }
 
-    [GeneratedRegex(@"\b[A-Z][A-Za-z0-9]*__[A-Z][A-Za-z0-9]*\b")]
-    private static partial Regex SettingName();
-
-    [GeneratedRegex(@"\{\{-?\s*/\*.*?\*/\s*-?\}\}", RegexOptions.Singleline)]
-    private static partial Regex TemplateComment();
-
-    [GeneratedRegex(@"(^|\s)#.*$", RegexOptions.Multiline)]
-    private static partial Regex YamlComment();
-
-    [GeneratedRegex(@"^\s*[A-Z][A-Za-z0-9]*__[A-Z][A-Za-z0-9]*\s*:")]
-    private static partial Regex MapEntry();
+    [GeneratedRegex(@"\$\{?([A-Z][A-Za-z0-9]*__[A-Z][A-Za-z0-9]*)\b")]
+    private static partial Regex ShellVariable();
 
     [GeneratedRegex(@"^\s*consumer_timeout\s*=\s*(\d+)\s*$", RegexOptions.Multiline)]
     private static partial Regex ConsumerTimeoutRegex();

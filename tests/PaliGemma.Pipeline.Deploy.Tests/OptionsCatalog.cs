@@ -75,11 +75,12 @@ internal sealed class OptionsCatalog
 
     /// <summary>
     /// Binds <paramref name="settings"/> (environment-style <c>Section__Key</c> names) the way the hosts do, refusing
-    /// keys that bind to nothing and values that do not convert, then validates data annotations and, when asked, the
-    /// section's <see cref="IValidateOptions{TOptions}"/> implementations. Returns one message per problem.
+    /// keys that bind to nothing and values that do not convert, then validates data annotations (unless
+    /// <paramref name="bindOnly"/>) and, when asked, the section's <see cref="IValidateOptions{TOptions}"/>
+    /// implementations. Returns one message per problem.
     /// </summary>
     public IReadOnlyList<string> Check(string source, IReadOnlyDictionary<string, string> settings, bool runValidators,
-        IDictionary<string, object>? bound = null)
+        IDictionary<string, object>? bound = null, bool bindOnly = false)
     {
         var problems = new List<string>();
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
@@ -114,7 +115,7 @@ internal sealed class OptionsCatalog
             }
 
             var results = new List<ValidationResult>();
-            if (!Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
+            if (!bindOnly && !Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true))
             {
                 problems.AddRange(results.Select(r => $"{source}: {type.Name} invalid: {r.ErrorMessage} ({string.Join(", ", r.MemberNames)})"));
             }

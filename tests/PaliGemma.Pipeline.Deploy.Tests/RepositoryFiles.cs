@@ -22,6 +22,12 @@ internal static class RepositoryFiles
             ? Directory.GetFiles(Path.Combine(Chart, "examples"), "values-*.yaml").Order(StringComparer.Ordinal).ToArray()
             : [];
 
+    /// <summary>The chart's ci/*-values.yaml files (every optional feature on), each layered over values.yaml.</summary>
+    public static IReadOnlyList<string> ChartCiValues { get; } =
+        Directory.Exists(Path.Combine(Chart, "ci"))
+            ? Directory.GetFiles(Path.Combine(Chart, "ci"), "*-values.yaml").Order(StringComparer.Ordinal).ToArray()
+            : [];
+
     private static string FindRoot()
     {
         var root = typeof(RepositoryFiles).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()

@@ -26,6 +26,36 @@ internal static class YamlJson
         return (JsonObject)Convert(root)!;
     }
 
+    /// <summary>
+    /// Every non-empty document of a multi-document stream (helm template's output) whose root is a mapping; empty
+    /// documents (a template that rendered nothing) are dropped.
+    /// </summary>
+    public static IReadOnlyList<JsonObject> LoadDocuments(string text, string where)
+    {
+        var stream = new YamlStream();
+        using (var reader = new StringReader(text))
+        {
+            stream.Load(reader);
+        }
+
+        var objects = new List<JsonObject>();
+        foreach (var document in stream.Documents)
+        {
+            switch (document.RootNode)
+            {
+                case YamlMappingNode map:
+                    objects.Add((JsonObject)Convert(map)!);
+                    break;
+                case YamlScalarNode { Value: null or "" }:
+                    break;
+                default:
+                    throw new InvalidDataException($"{where}: a document at {document.RootNode.Start} is not a mapping.");
+            }
+        }
+
+        return objects;
+    }
+
     /// <summary>Helm's value layering: maps merge key by key, anything else in the overlay replaces the base.</summary>
     public static JsonObject Merge(JsonObject baseValues, JsonObject overlay)
     {

@@ -1,4 +1,3 @@
-using PaliGemma.Pipeline.EndToEnd.Tests;
 using PaliGemma.Pipeline.TestSupport;
 using Xunit.Abstractions;
 using Xunit.Sdk;

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Npgsql;
-using PaliGemma.Pipeline.EndToEnd.Tests;
 using Xunit.Abstractions;
 
 namespace PaliGemma.Pipeline.Faults.Tests;

@@ -38,6 +38,7 @@ public sealed class AccessTests(SqliteSeededStore seeded) : IClassFixture<Sqlite
     [InlineData("/")]
     [InlineData("/openapi/v1.json")]
     [InlineData("/api/results/1/image")]
+    [InlineData("/api/changes")]
     public async Task Outside_loopback_nothing_is_served_without_the_key(string path)
     {
         Assert.Equal(HttpStatusCode.Unauthorized, await GetAsync(Outsider, Credentials, path: path));

@@ -1,3 +1,4 @@
+using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
 
 namespace PaliGemma.Pipeline.Web.Tests;
@@ -11,7 +12,7 @@ public sealed class RetryCommandTests
     [InlineData("$(rm -rf ~)", "'$(rm -rf ~)'")]
     [InlineData("", "''")]
     public void Quote_makes_values_one_literal_shell_word(string value, string expected) =>
-        Assert.Equal(expected, RetryCommand.Quote(value));
+        Assert.Equal(expected, PgpipeCommandLine.Quote(value));
 
     [Fact]
     public void Embedded_stores_retry_with_run_and_server_stores_with_enqueue()

@@ -48,6 +48,9 @@ public abstract class SeededStore : IAsyncLifetime
 
     protected string Folder => _folder;
 
+    /// <summary>The --db value that points pgpipe at this store.</summary>
+    public string Db => ConnectionString;
+
     protected abstract string ConnectionString { get; }
 
     public void SkipOrThrowIfUnavailable()

@@ -22,7 +22,7 @@ public sealed class ClassifyTests
         { new ImageDecodeException(ImageFailureReason.TooLarge, "bomb"), "too_large" },
         { new AmazonS3Exception("no such key") { StatusCode = HttpStatusCode.NotFound }, "not_found" },
         { new AmazonS3Exception("denied") { StatusCode = HttpStatusCode.Forbidden }, "forbidden" },
-        { new ArgumentException("outside the catalog"), "invalid_uri" },
+        { new CatalogUriException("/etc/passwd", "outside the catalog"), "invalid_uri" },
         { new FileNotFoundException("gone"), "not_found" },
         { new DirectoryNotFoundException("gone"), "not_found" },
     };
@@ -41,6 +41,10 @@ public sealed class ClassifyTests
         new IOException("disk"),
         new InvalidOperationException("transient failure"),
         new OperationCanceledException(),
+        // A bug in our own code (a bad argument somewhere in the pipeline) must fail the batch loudly, not be filed
+        // against the image as if its URI were bad.
+        new ArgumentException("bad argument"),
+        new ArgumentOutOfRangeException("index"),
     };
 
     [Theory]

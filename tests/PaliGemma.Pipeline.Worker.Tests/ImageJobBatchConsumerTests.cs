@@ -101,6 +101,45 @@ public sealed class ImageJobBatchConsumerTests(ITestOutputHelper output)
         Assert.Equal(0, scenario.ModelHost.Model.Statistics.Images);
     }
 
+    [Fact]
+    public async Task A_batch_past_its_time_limit_is_abandoned_with_a_timeout_failure_per_combination_and_nothing_faults()
+    {
+        // Given a one-second batch limit and images that take longer than that to decode, one after the other
+        await using var scenario = await WorkerScenario.StartAsync(_sink, new Dictionary<string, string?>
+        {
+            ["Worker:MaxBatchDurationMs"] = "1000",
+            ["Worker:DecodeParallelism"] = "1",
+            ["Worker:BatchTimeLimitMs"] = "500",
+        });
+        var runId = Guid.NewGuid();
+        var huge = SolidPng(7000, 7000);
+        var jobs = Enumerable.Range(0, 4).Select(i => scenario.Job(runId, scenario.WriteBytes($"huge/{i}.png", huge))).ToList();
+
+        // When the batch runs
+        var started = DateTime.UtcNow;
+        await scenario.SendAsync(jobs);
+        var batches = await scenario.WaitForBatchesAsync(jobs.Count, TimeSpan.FromSeconds(60));
+
+        // Then it ends soon after the limit, every combination has exactly one 'timeout' failure, no result, no fault
+        Assert.All(batches, b => Assert.Null(b.Exception));
+        Assert.False(await scenario.Harness.Published.Any<Fault<ImageJob>>(), "an abandoned batch must not fault");
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20), $"the batch took {DateTime.UtcNow - started}");
+        Assert.Empty(await scenario.ReadFeedAsync(ChangeCursor.Start));
+        var failures = await scenario.ReadFailuresAsync();
+        Assert.Equal(jobs.SelectMany(j => Tasks.Select(t => (j.Uri, t))).Order(), failures.Select(f => (f.Uri, f.Task)).Order());
+        Assert.All(failures, f => Assert.Equal("timeout", f.Reason));
+        Assert.All(failures, f => Assert.Contains("Worker:MaxBatchDurationMs", f.Message, StringComparison.Ordinal));
+    }
+
+    /// <summary>A large one-colour PNG: a few kilobytes on disk, seconds to decode and resize.</summary>
+    private static byte[] SolidPng(int width, int height)
+    {
+        using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(width, height, new SixLabors.ImageSharp.PixelFormats.Rgb24(90, 140, 200));
+        using var stream = new MemoryStream();
+        SixLabors.ImageSharp.ImageExtensions.SaveAsPng(image, stream);
+        return stream.ToArray();
+    }
+
     /// <summary>The first half of a valid PNG: signature and header intact, image data cut off.</summary>
     private static byte[] TruncatedPng(WorkerScenario scenario)
     {

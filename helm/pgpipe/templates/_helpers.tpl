@@ -48,14 +48,26 @@ configuration keys, checked against the Options classes by the deploy tests.
 */}}
 {{- define "pgpipe.configData" -}}
 {{- range $key, $value := . }}
-{{ $key }}: {{ $value | toString | quote }}
+{{ $key }}: {{ include "pgpipe.string" $value | quote }}
 {{- end }}
 {{- end -}}
 
 {{- define "pgpipe.secretData" -}}
 {{- range $key, $value := . }}
-{{ $key }}: {{ $value | toString | b64enc | quote }}
+{{ $key }}: {{ include "pgpipe.string" $value | b64enc | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+A value as the app's configuration binder reads it. YAML numbers reach templates as float64, whose toString
+gives 1.8e+06 for 1800000, which no integer option accepts; whole numbers are printed as integers instead.
+*/}}
+{{- define "pgpipe.string" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Settings every pgpipe container gets directly, derived from other values. */}}

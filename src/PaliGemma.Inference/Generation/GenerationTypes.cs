@@ -44,13 +44,13 @@ public sealed record GenerationOutput
     public float? MinTopMargin { get; init; }
 }
 
-/// <summary>Cumulative timing counters of a model instance, for benchmarks and metrics.</summary>
+/// <summary>Timing counters: of one Generate call (<see cref="GenerationResult.Statistics"/>) or cumulative since load (<see cref="PaliGemmaModel.Statistics"/>).</summary>
 public sealed class GenerationStatistics
 {
     /// <summary>Time inside the vision encoder's Run calls.</summary>
     public TimeSpan Vision { get; internal set; }
 
-    /// <summary>Time inside the embed_tokens Run calls.</summary>
+    /// <summary>Time inside the embed_tokens Run calls (and the prefill merge of image features).</summary>
     public TimeSpan Embed { get; internal set; }
 
     /// <summary>Time inside prefill decoder Run calls.</summary>
@@ -79,4 +79,50 @@ public sealed class GenerationStatistics
 
     /// <summary>Copies the counters.</summary>
     public GenerationStatistics Snapshot() => (GenerationStatistics)MemberwiseClone();
+
+    internal void Add(GenerationStatistics other)
+    {
+        Vision += other.Vision;
+        Embed += other.Embed;
+        Prefill += other.Prefill;
+        Decode += other.Decode;
+        Wall += other.Wall;
+        Rows += other.Rows;
+        Images += other.Images;
+        GeneratedTokens += other.GeneratedTokens;
+        Batches += other.Batches;
+    }
+}
+
+/// <summary>
+/// What one <see cref="PaliGemmaModel.Generate"/> call returns: the outputs in request order (the result is that
+/// list), and the call's own statistics, which two concurrent callers never mix.
+/// </summary>
+public sealed class GenerationResult : IReadOnlyList<GenerationOutput>
+{
+    private readonly IReadOnlyList<GenerationOutput> _outputs;
+
+    internal GenerationResult(IReadOnlyList<GenerationOutput> outputs, GenerationStatistics statistics, TransferStatistics transfers)
+    {
+        _outputs = outputs;
+        Statistics = statistics;
+        Transfers = transfers;
+    }
+
+    /// <summary>Timings and counts of this call only.</summary>
+    public GenerationStatistics Statistics { get; }
+
+    /// <summary>Bytes that crossed between host memory and the execution provider in this call, per phase and step.</summary>
+    public TransferStatistics Transfers { get; }
+
+    /// <inheritdoc />
+    public int Count => _outputs.Count;
+
+    /// <inheritdoc />
+    public GenerationOutput this[int index] => _outputs[index];
+
+    /// <inheritdoc />
+    public IEnumerator<GenerationOutput> GetEnumerator() => _outputs.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -14,20 +14,17 @@ using PaliGemma.Inference.Tokenization;
 namespace PaliGemma.Inference.Generation;
 
 /// <summary>
-/// A loaded PaliGemma model: the three ONNX sessions, tokenizer and preprocessor, and batched greedy generation
-/// with a KV cache (DESIGN §4.2–4.3).
+/// A loaded PaliGemma model: its sessions on one execution provider, tokenizer and preprocessor, and batched greedy
+/// generation with a KV cache that stays in the provider's memory (see <see cref="BatchDecoder"/>).
 /// </summary>
 /// <remarks>
 /// Ownership: this instance owns its sessions and disposes them; it is not finalizable because the sessions
 /// carry their own finalizers. <see cref="Generate"/> serialises callers: one batch at a time uses the sessions'
-/// intra-op thread pools fully, and interleaving two would only thrash them.
+/// intra-op thread pools (or the GPU) fully, and interleaving two would only thrash them.
 /// </remarks>
 public sealed class PaliGemmaModel : IDisposable
 {
-    private readonly InferenceSession _vision;
-    private readonly InferenceSession _embed;
-    private readonly InferenceSession _decoder;
-    private readonly GraphContract _contract;
+    private readonly ModelGraphs _graphs;
     private readonly InferenceOptions _options;
     private readonly HashSet<int> _eos;
     private readonly Lock _gate = new();
@@ -35,21 +32,15 @@ public sealed class PaliGemmaModel : IDisposable
     private bool _disposed;
 
     private PaliGemmaModel(ModelFolder folder, PaliGemmaConfig config, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor,
-        InferenceSession vision, InferenceSession embed, InferenceSession decoder, GraphContract contract, InferenceOptions options,
-        string device, bool prefillLastOnly, MaskDecoder? maskDecoder)
+        ModelGraphs graphs, InferenceOptions options, MaskDecoder? maskDecoder)
     {
         MaskDecoder = maskDecoder;
         Folder = folder;
         Config = config;
         Tokenizer = tokenizer;
         Preprocessor = preprocessor;
-        _vision = vision;
-        _embed = embed;
-        _decoder = decoder;
-        _contract = contract;
+        _graphs = graphs;
         _options = options;
-        Device = device;
-        PrefillLastPositionOnly = prefillLastOnly;
         _eos = [.. config.EosTokenIds.Count > 0 ? config.EosTokenIds : [tokenizer.EosId]];
     }
 
@@ -69,13 +60,28 @@ public sealed class PaliGemmaModel : IDisposable
     public ImagePreprocessor Preprocessor { get; }
 
     /// <summary>"cpu" or "cuda:N".</summary>
-    public string Device { get; }
+    public string Device => _graphs.DeviceName;
 
     /// <summary>True when prefill returns only the last position's logits (rewritten graph or num_logits_to_keep).</summary>
-    public bool PrefillLastPositionOnly { get; }
+    public bool PrefillLastPositionOnly => _graphs.LastPositionOnly;
+
+    /// <summary>
+    /// True when the decoder returns each step's chosen token ids (the greedy head added at load); false when a graph
+    /// the rewrite could not extend has its logits read on the host, or <see cref="InferenceOptions.HostBoundState"/> is set.
+    /// </summary>
+    public bool GreedyOnDevice => _graphs.GreedyOnDevice;
+
+    /// <summary>True when generation state (KV cache, features, embeddings) stays in the provider's memory.</summary>
+    public bool StateOnDevice => _graphs.Memory.StateSide == MemorySide.Device;
+
+    /// <summary>True when the host buffers that cross to the device are pinned (CUDA's pinned allocator).</summary>
+    public bool HostBuffersPinned => _graphs.Memory.HostIsPinned;
 
     /// <summary>True when the decoder declares attention_mask, so rows of unequal prompt length share a batch.</summary>
-    public bool SupportsPadding => _contract.HasAttentionMask;
+    public bool SupportsPadding => _graphs.Contract.HasAttentionMask;
+
+    /// <summary>KV cache bytes per row and position (keys and values of every layer, at the graph boundary's element type).</summary>
+    public long KvBytesPerPosition => 2L * Config.NumLayers * Config.NumKeyValueHeads * Config.HeadDim * TensorOps.ElementSize(_graphs.Contract.KvType);
 
     /// <summary>Image tokens per image (N).</summary>
     public int ImageTokens => Preprocessor.Config.ImageSeqLength;
@@ -117,58 +123,23 @@ public sealed class PaliGemmaModel : IDisposable
         }
 
         var factory = new SessionFactory(options, logger);
-        InferenceSession? vision = null, embed = null, decoder = null;
         MaskDecoder? masks = null;
+        ModelGraphs? graphs = null;
         try
         {
             masks = string.IsNullOrWhiteSpace(options.MaskDecoderPath) ? null : MaskDecoder.Load(options.MaskDecoderPath, factory, logger);
-            vision = factory.Create(folder.VisionEncoderPath, "vision_encoder");
-            embed = factory.Create(folder.EmbedTokensPath, "embed_tokens");
-            (decoder, var rewriteNote) = CreateDecoder(folder, options, factory, logger);
-            var contract = GraphContract.Validate(folder, config, vision, embed, decoder, imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength);
-            var lastOnly = contract.HasNumLogitsToKeep || rewriteNote is not null;
-            var model = new PaliGemmaModel(folder, config, tokenizer, new ImagePreprocessor(imageConfig, limits), vision, embed, decoder, contract,
-                options, factory.DeviceName, lastOnly, masks);
+            graphs = ModelGraphs.Load(folder, config, imageConfig, options, factory, tokenizer.PadId, logger);
+            var model = new PaliGemmaModel(folder, config, tokenizer, new ImagePreprocessor(imageConfig, limits), graphs, options, masks);
             InferenceLog.ModelReady(logger, folder.Directory, config.NumLayers, config.NumKeyValueHeads, config.HeadDim, config.HiddenSize,
                 imageConfig.Height, imageConfig.Width, imageConfig.ImageSeqLength, tokenizer.VocabularySize, factory.DeviceName);
             return model;
         }
         catch
         {
-            vision?.Dispose();
-            embed?.Dispose();
-            decoder?.Dispose();
+            graphs?.Dispose();
             masks?.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// Creates the decoder session once: from the rewritten graph when the last-position rewrite applies, else from
-    /// the file. A decoder declaring num_logits_to_keep needs no rewrite; it is told to keep one position instead.
-    /// </summary>
-    private static (InferenceSession Decoder, string? RewriteNote) CreateDecoder(ModelFolder folder, InferenceOptions options, SessionFactory factory, ILogger logger)
-    {
-        if (!options.RewriteDecoder)
-        {
-            return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
-        }
-
-        var bytes = File.ReadAllBytes(folder.DecoderPath);
-        if (OnnxModelInfo.Read(bytes).Inputs.Contains(GraphContract.NumLogitsToKeep))
-        {
-            return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
-        }
-
-        var rewrite = DecoderGraphRewriter.TrySliceLastPosition(bytes);
-        if (rewrite is { Rewritten: true, Model: { } rewritten })
-        {
-            InferenceLog.DecoderRewritten(logger, rewrite.Description);
-            return (factory.Create(rewritten, folder.DecoderPath, "decoder_model_merged (last-position prefill)"), rewrite.Description);
-        }
-
-        InferenceLog.DecoderNotRewritten(logger, rewrite.Description);
-        return (factory.Create(folder.DecoderPath, "decoder_model_merged"), null);
     }
 
     /// <summary>
@@ -195,40 +166,33 @@ public sealed class PaliGemmaModel : IDisposable
     /// <summary>
     /// Runs every request against its image. Images are encoded once each and their features reused by every
     /// request that names them. Rows are batched by equal prefix length (or padded together when the decoder
-    /// declares attention_mask), finished rows leave the batch, and results come back in request order.
+    /// declares attention_mask), finished rows leave the batch, and results come back in request order, with this
+    /// call's own statistics and host/device transfer counts.
     /// </summary>
-    public IReadOnlyList<GenerationOutput> Generate(IReadOnlyList<PreprocessedImage> images, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default)
+    /// <exception cref="DeviceOutOfMemoryException">The provider could not allocate what a batch needs.</exception>
+    public GenerationResult Generate(IReadOnlyList<PreprocessedImage> images, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(requests);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var rows = new Row[requests.Count];
+        var rows = new GenerationRow[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
             rows[i] = PrepareRow(i, requests[i], images.Count);
         }
 
-        lock (_gate)
+        var statistics = new GenerationStatistics();
+        var transfers = new TransferStatistics();
+        if (rows.Length > 0)
         {
-            var wall = Stopwatch.StartNew();
-            using var runOptions = new RunOptions();
-            using var registration = cancellationToken.Register(() => runOptions.Terminate = true);
-            try
+            lock (_gate)
             {
-                var features = EncodeImages(images, rows, runOptions, cancellationToken);
-                foreach (var batch in PlanBatches(rows))
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    RunBatch(batch, features, runOptions, cancellationToken);
-                }
+                var wall = Stopwatch.StartNew();
+                Run(images, rows, statistics, transfers, cancellationToken);
+                statistics.Wall = wall.Elapsed;
+                statistics.Rows = rows.Length;
+                _stats.Add(statistics);
             }
-            catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw new OperationCanceledException("Generation was cancelled.", cancellationToken);
-            }
-
-            _stats.Wall += wall.Elapsed;
-            _stats.Rows += rows.Length;
         }
 
         var outputs = new GenerationOutput[rows.Length];
@@ -237,7 +201,63 @@ public sealed class PaliGemmaModel : IDisposable
             outputs[i] = Finish(rows[i], images[rows[i].ImageIndex]);
         }
 
-        return MaskDecoder is null ? outputs : AddMasks(outputs, requests, images, cancellationToken);
+        return new GenerationResult(MaskDecoder is null ? outputs : AddMasks(outputs, requests, images, cancellationToken), statistics, transfers);
+    }
+
+    private void Run(IReadOnlyList<PreprocessedImage> images, GenerationRow[] rows, GenerationStatistics statistics, TransferStatistics transfers, CancellationToken ct)
+    {
+        using var runOptions = new RunOptions();
+        using var registration = ct.Register(() => runOptions.Terminate = true);
+        var call = new GenerationCall(runOptions, statistics, transfers);
+        var failing = new FailingBatch("the vision encoder", Math.Min(rows.Length, _options.MaxBatchSize), rows.Max(r => r.Prefix.Length + r.MaxNewTokens));
+        try
+        {
+            RunBatches(images, rows, call, failing, ct);
+        }
+        catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("Generation was cancelled.", ct);
+        }
+        catch (OnnxRuntimeException ex) when (DeviceOutOfMemoryException.IsOutOfMemory(ex))
+        {
+            throw new DeviceOutOfMemoryException(Device, failing.Stage, failing.Rows, failing.Positions, KvBytesPerPosition, ex);
+        }
+    }
+
+    /// <summary>Which stage and batch shape were running, for the out-of-memory message.</summary>
+    private sealed class FailingBatch(string stage, int rows, int positions)
+    {
+        public string Stage { get; set; } = stage;
+        public int Rows { get; set; } = rows;
+        public int Positions { get; set; } = positions;
+    }
+
+    private void RunBatches(IReadOnlyList<PreprocessedImage> images, GenerationRow[] rows, GenerationCall call, FailingBatch failing, CancellationToken ct)
+    {
+        using var features = FeatureTable.Encode(_graphs, call, images, rows.Select(r => r.ImageIndex), _options.MaxBatchSize,
+            Preprocessor.Height, Preprocessor.Width, Folder.VisionEncoderPath, ct);
+        var index = 0;
+        foreach (var batch in PlanBatches(rows))
+        {
+            ct.ThrowIfCancellationRequested();
+            failing.Stage = "prefill and decoding";
+            failing.Rows = batch.Count;
+            failing.Positions = batch.Max(r => r.Prefix.Length + r.MaxNewTokens);
+            var sw = Stopwatch.StartNew();
+            RunBatch(batch, index++, features, call, ct);
+            call.Statistics.Batches++;
+            var share = sw.Elapsed.TotalMilliseconds / batch.Count;
+            foreach (var row in batch)
+            {
+                row.Milliseconds = share + (features.VisionMs[row.ImageIndex] / batch.Count(r => r.ImageIndex == row.ImageIndex));
+            }
+        }
+    }
+
+    private void RunBatch(List<GenerationRow> batch, int index, FeatureTable features, GenerationCall call, CancellationToken ct)
+    {
+        using var decoder = new BatchDecoder(_graphs, call, batch, _eos);
+        decoder.Run(index, features, ct);
     }
 
     /// <inheritdoc />
@@ -249,9 +269,7 @@ public sealed class PaliGemmaModel : IDisposable
         }
 
         _disposed = true;
-        _vision.Dispose();
-        _embed.Dispose();
-        _decoder.Dispose();
+        _graphs.Dispose();
         MaskDecoder?.Dispose();
     }
 
@@ -279,7 +297,7 @@ public sealed class PaliGemmaModel : IDisposable
         return outputs;
     }
 
-    private Row PrepareRow(int index, GenerationRequest request, int imageCount)
+    private GenerationRow PrepareRow(int index, GenerationRequest request, int imageCount)
     {
         if ((uint)request.ImageIndex >= (uint)imageCount)
         {
@@ -287,26 +305,24 @@ public sealed class PaliGemmaModel : IDisposable
         }
 
         var maxNew = request.MaxNewTokens ?? request.Task.DefaultMaxNewTokens;
-        if (maxNew < 1)
+        if (TaskValidation.LimitProblem(maxNew) is { } limitProblem)
         {
-            throw new ArgumentOutOfRangeException(nameof(request), $"max_new_tokens must be at least 1 (request {index}: {maxNew}).");
+            throw new ArgumentOutOfRangeException(nameof(request), $"Request {index}: {limitProblem}.");
         }
 
         var prefix = BuildPrefix(request.Task.Prompt);
-        if (Config.MaxPositionEmbeddings is { } limit && prefix.Length + maxNew > limit)
+        if (TaskValidation.FitProblem(request.Task.Prompt, prefix.Length, maxNew, Config.MaxPositionEmbeddings) is { } fitProblem)
         {
-            throw new ArgumentException(
-                $"Prompt '{request.Task.Prompt}' needs {prefix.Length} prefix tokens + {maxNew} new tokens, more than the model's {limit} positions (config.json text_config.max_position_embeddings).",
-                nameof(request));
+            throw new ArgumentException(fitProblem, nameof(request));
         }
 
-        return new Row(index, request.ImageIndex, request.Task, prefix, maxNew);
+        return new GenerationRow(index, request.ImageIndex, request.Task, prefix, maxNew);
     }
 
-    private IEnumerable<List<Row>> PlanBatches(Row[] rows)
+    private IEnumerable<List<GenerationRow>> PlanBatches(GenerationRow[] rows)
     {
         var max = _options.MaxBatchSize;
-        if (_contract.HasAttentionMask)
+        if (_graphs.Contract.HasAttentionMask)
         {
             // Sorting by length keeps padding (wasted prefill compute) small inside each padded batch.
             var ordered = rows.OrderBy(r => r.Prefix.Length).ThenBy(r => r.Index).ToList();
@@ -329,365 +345,7 @@ public sealed class PaliGemmaModel : IDisposable
         }
     }
 
-    private Dictionary<int, ImageFeatures> EncodeImages(IReadOnlyList<PreprocessedImage> images, Row[] rows, RunOptions runOptions, CancellationToken ct)
-    {
-        var needed = rows.Select(r => r.ImageIndex).Distinct().Order().ToList();
-        var result = new Dictionary<int, ImageFeatures>(needed.Count);
-        var pixelCount = Preprocessor.PixelValueCount;
-        var pixelSize = TensorOps.ElementSize(_contract.PixelType);
-        var featureSize = TensorOps.ElementSize(_contract.FeatureType);
-        for (var start = 0; start < needed.Count; start += _options.MaxBatchSize)
-        {
-            ct.ThrowIfCancellationRequested();
-            var chunk = needed.GetRange(start, Math.Min(_options.MaxBatchSize, needed.Count - start));
-            using var pixels = TensorOps.Allocate(_contract.PixelType, [chunk.Count, 3, Preprocessor.Height, Preprocessor.Width]);
-            var dst = pixels.GetTensorMutableRawData();
-            for (var i = 0; i < chunk.Count; i++)
-            {
-                var src = images[chunk[i]].PixelValues;
-                if (src.Length != pixelCount)
-                {
-                    throw new ArgumentException($"Image {chunk[i]} has {src.Length} pixel values; this model expects {pixelCount} (3x{Preprocessor.Height}x{Preprocessor.Width}).", nameof(images));
-                }
-
-                TensorOps.CopyConvert(System.Runtime.InteropServices.MemoryMarshal.AsBytes(src.AsSpan()), TensorElementType.Float,
-                    dst.Slice(i * pixelCount * pixelSize), _contract.PixelType, pixelCount);
-            }
-
-            var sw = Stopwatch.StartNew();
-            using var outputs = _vision.Run(runOptions, [GraphContract.PixelValues], [pixels], [GraphContract.ImageFeatures]);
-            _stats.Vision += sw.Elapsed;
-            var visionMs = sw.Elapsed.TotalMilliseconds / chunk.Count;
-            var shape = outputs[0].GetTensorTypeAndShape().Shape;
-            if (shape[1] != ImageTokens || shape[2] != Config.HiddenSize)
-            {
-                throw new ModelFormatException(Folder.VisionEncoderPath, $"produced image_features [{string.Join(",", shape)}], expected [B,{ImageTokens},{Config.HiddenSize}].");
-            }
-
-            var perImage = checked((int)(shape[1] * shape[2] * featureSize));
-            var raw = outputs[0].GetTensorMutableRawData();
-            for (var i = 0; i < chunk.Count; i++)
-            {
-                result[chunk[i]] = new ImageFeatures(raw.Slice(i * perImage, perImage).ToArray(), visionMs);
-            }
-
-            _stats.Images += chunk.Count;
-        }
-
-        return result;
-    }
-
-    private void RunBatch(List<Row> batch, Dictionary<int, ImageFeatures> features, RunOptions runOptions, CancellationToken ct)
-    {
-        var sw = Stopwatch.StartNew();
-        var b = batch.Count;
-        var length = batch.Max(r => r.Prefix.Length);
-        var hidden = Config.HiddenSize;
-        var pad = Tokenizer.PadId;
-
-        // Prefill inputs: left padding keeps every row's last real token in the last column, which is the only
-        // position whose logits are kept.
-        var ids = new long[b * length];
-        var positions = new long[b * length];
-        var mask = _contract.HasAttentionMask ? new long[b * length] : null;
-        for (var r = 0; r < b; r++)
-        {
-            var row = batch[r];
-            var offset = length - row.Prefix.Length;
-            for (var p = 0; p < length; p++)
-            {
-                var real = p >= offset;
-                ids[(r * length) + p] = real ? row.Prefix[p - offset] : pad;
-                // 1-based positions over real tokens; padding gets 1, as transformers.js's cumsum_masked_fill does.
-                positions[(r * length) + p] = real ? p - offset + 1 : 1;
-                if (mask is not null)
-                {
-                    mask[(r * length) + p] = real ? 1 : 0;
-                }
-            }
-        }
-
-        var embeds = Embed(ids, b, length, runOptions);
-        try
-        {
-            MergeImageFeatures(embeds.Value, batch, ids, length, hidden, features);
-        }
-        catch
-        {
-            embeds.Dispose();
-            throw;
-        }
-
-        var kvShape = new long[] { b, Config.NumKeyValueHeads, 0, Config.HeadDim };
-        var past = new OrtValue[_contract.PastNames.Length];
-        for (var i = 0; i < past.Length; i++)
-        {
-            past[i] = TensorOps.Allocate(_contract.KvType, kvShape);
-        }
-
-        var active = Enumerable.Range(0, b).ToList();
-        var pastLength = 0;
-        var step = 0;
-        IDisposableReadOnlyCollection<OrtValue>? previous = null;
-        OrtValue[]? compacted = null;
-        var inputs = embeds;
-        try
-        {
-            var stepPositions = positions;
-            var stepMask = mask;
-            var seq = length;
-            while (true)
-            {
-                ct.ThrowIfCancellationRequested();
-                var stepSw = Stopwatch.StartNew();
-                var outputs = RunDecoder(inputs.Value, stepPositions, stepMask, past, active.Count, seq, pastLength, runOptions);
-                if (step == 0)
-                {
-                    _stats.Prefill += stepSw.Elapsed;
-                }
-                else
-                {
-                    _stats.Decode += stepSw.Elapsed;
-                }
-
-                inputs.Dispose();
-                previous?.Dispose();
-                previous = outputs;
-                if (compacted is not null)
-                {
-                    foreach (var v in compacted)
-                    {
-                        v.Dispose();
-                    }
-
-                    compacted = null;
-                }
-                else if (step == 0)
-                {
-                    foreach (var v in past)
-                    {
-                        v.Dispose();
-                    }
-                }
-
-                pastLength += seq;
-                var logits = outputs[0];
-                var logitsShape = logits.GetTensorTypeAndShape().Shape;
-                var vocab = checked((int)logitsShape[2]);
-                var stepLength = logitsShape[1];
-                var stillActive = new List<int>(active.Count);
-                for (var i = 0; i < active.Count; i++)
-                {
-                    var row = batch[active[i]];
-                    var offset = ((i * stepLength) + stepLength - 1) * vocab;
-                    var token = TensorOps.ArgMax(logits, _contract.LogitsType, offset, vocab, _options.TrackTopMargin, out var margin);
-                    row.Generated.Add(token);
-                    if (_options.TrackTopMargin)
-                    {
-                        row.MinMargin = Math.Min(row.MinMargin, margin);
-                    }
-
-                    if (_eos.Contains(token))
-                    {
-                        row.StoppedOnEos = true;
-                    }
-                    else if (row.Generated.Count < row.MaxNewTokens)
-                    {
-                        stillActive.Add(i);
-                    }
-                }
-
-                step++;
-                _stats.GeneratedTokens += active.Count;
-                if (stillActive.Count == 0)
-                {
-                    break;
-                }
-
-                // Present KV becomes the next step's past. When rows finished, copy out only the live rows so the
-                // finished ones stop costing attention and concat work in every later step.
-                var presents = new OrtValue[_contract.PresentNames.Length];
-                if (stillActive.Count < active.Count)
-                {
-                    for (var i = 0; i < presents.Length; i++)
-                    {
-                        presents[i] = TensorOps.SelectRows(outputs[i + 1], stillActive);
-                    }
-
-                    compacted = presents;
-                    if (stepMask is not null)
-                    {
-                        var width = pastLength;
-                        var newMask = new long[stillActive.Count * width];
-                        for (var i = 0; i < stillActive.Count; i++)
-                        {
-                            Array.Copy(stepMask, stillActive[i] * width, newMask, i * width, width);
-                        }
-
-                        stepMask = newMask;
-                    }
-                }
-                else
-                {
-                    for (var i = 0; i < presents.Length; i++)
-                    {
-                        presents[i] = outputs[i + 1];
-                    }
-                }
-
-                active = stillActive.Select(i => active[i]).ToList();
-                past = presents;
-                var nextIds = new long[active.Count];
-                stepPositions = new long[active.Count];
-                for (var i = 0; i < active.Count; i++)
-                {
-                    var row = batch[active[i]];
-                    nextIds[i] = row.Generated[^1];
-                    // The prompt occupies positions 1..len; the k-th generated token is fed at len + k.
-                    stepPositions[i] = row.Prefix.Length + row.Generated.Count;
-                }
-
-                if (stepMask is not null)
-                {
-                    var width = pastLength + 1;
-                    var grown = new long[active.Count * width];
-                    for (var i = 0; i < active.Count; i++)
-                    {
-                        Array.Copy(stepMask, i * pastLength, grown, i * width, pastLength);
-                        grown[(i * width) + pastLength] = 1;
-                    }
-
-                    stepMask = grown;
-                }
-
-                seq = 1;
-                inputs = Embed(nextIds, active.Count, 1, runOptions);
-            }
-        }
-        finally
-        {
-            // Disposing twice is harmless for OrtValue and the Run collections; this only matters on failure.
-            inputs.Dispose();
-            if (compacted is not null)
-            {
-                foreach (var v in compacted)
-                {
-                    v.Dispose();
-                }
-            }
-
-            if (previous is null)
-            {
-                foreach (var v in past)
-                {
-                    v.Dispose();
-                }
-            }
-
-            previous?.Dispose();
-        }
-
-        _stats.Batches++;
-        var share = sw.Elapsed.TotalMilliseconds / b;
-        foreach (var row in batch)
-        {
-            row.Milliseconds = share + (features[row.ImageIndex].VisionMs / batch.Count(r => r.ImageIndex == row.ImageIndex));
-        }
-    }
-
-    private EmbedOutput Embed(long[] ids, int rows, int length, RunOptions runOptions)
-    {
-        var sw = Stopwatch.StartNew();
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, [rows, length]);
-        var outputs = _embed.Run(runOptions, [GraphContract.InputIds], [idsValue], [GraphContract.InputsEmbeds]);
-        _stats.Embed += sw.Elapsed;
-        if (_contract.EmbedType == _contract.DecoderEmbedType)
-        {
-            return new EmbedOutput(outputs[0], outputs);
-        }
-
-        // Mixed-precision exports: convert once here so the decoder gets the element type it declares.
-        using (outputs)
-        {
-            var converted = TensorOps.Allocate(_contract.DecoderEmbedType, [rows, length, Config.HiddenSize]);
-            TensorOps.CopyConvert(outputs[0].GetTensorMutableRawData(), _contract.EmbedType, converted.GetTensorMutableRawData(), _contract.DecoderEmbedType,
-                rows * length * Config.HiddenSize);
-            return new EmbedOutput(converted, converted);
-        }
-    }
-
-    /// <summary>An embeddings tensor and whatever owns its memory (the Run output collection or the tensor itself).</summary>
-    private sealed record EmbedOutput(OrtValue Value, IDisposable Owner) : IDisposable
-    {
-        public void Dispose() => Owner.Dispose();
-    }
-
-    private void MergeImageFeatures(OrtValue embeds, List<Row> batch, long[] ids, int length, int hidden, Dictionary<int, ImageFeatures> features)
-    {
-        var dst = embeds.GetTensorMutableRawData();
-        var elem = TensorOps.ElementSize(_contract.DecoderEmbedType);
-        var featureElem = TensorOps.ElementSize(_contract.FeatureType);
-        for (var r = 0; r < batch.Count; r++)
-        {
-            var feature = features[batch[r].ImageIndex].Data;
-            var k = 0;
-            for (var p = 0; p < length; p++)
-            {
-                if (ids[(r * length) + p] != Config.ImageTokenId)
-                {
-                    continue;
-                }
-
-                // The k-th image token of a row takes the k-th feature vector of that row's image.
-                TensorOps.CopyConvert(feature.AsSpan(k * hidden * featureElem, hidden * featureElem), _contract.FeatureType,
-                    dst.Slice(((r * length) + p) * hidden * elem, hidden * elem), _contract.DecoderEmbedType, hidden);
-                k++;
-            }
-
-            if (k != ImageTokens)
-            {
-                throw new InvalidOperationException($"Row {batch[r].Index} has {k} image tokens, expected {ImageTokens}.");
-            }
-        }
-    }
-
-    private IDisposableReadOnlyCollection<OrtValue> RunDecoder(OrtValue embeds, long[] positions, long[]? mask, OrtValue[] past, int rows, int seq, int pastLength, RunOptions runOptions)
-    {
-        var names = new List<string>(past.Length + 4) { GraphContract.InputsEmbeds, GraphContract.PositionIds };
-        using var positionValue = OrtValue.CreateTensorValueFromMemory(positions, [rows, seq]);
-        var values = new List<OrtValue>(past.Length + 4) { embeds, positionValue };
-        OrtValue? maskValue = null;
-        OrtValue? keepValue = null;
-        try
-        {
-            if (mask is not null)
-            {
-                maskValue = OrtValue.CreateTensorValueFromMemory(mask, [rows, pastLength + seq]);
-                names.Add(GraphContract.AttentionMask);
-                values.Add(maskValue);
-            }
-
-            if (_contract.HasNumLogitsToKeep)
-            {
-                keepValue = OrtValue.CreateTensorValueFromMemory(new long[] { 1 }, []);
-                names.Add(GraphContract.NumLogitsToKeep);
-                values.Add(keepValue);
-            }
-
-            names.AddRange(_contract.PastNames);
-            values.AddRange(past);
-            var outputNames = new List<string>(1 + _contract.PresentNames.Length) { GraphContract.Logits };
-            outputNames.AddRange(_contract.PresentNames);
-            return _decoder.Run(runOptions, names, values, outputNames);
-        }
-        finally
-        {
-            maskValue?.Dispose();
-            keepValue?.Dispose();
-        }
-    }
-
-    private GenerationOutput Finish(Row row, PreprocessedImage image)
+    private GenerationOutput Finish(GenerationRow row, PreprocessedImage image)
     {
         var ids = row.Generated.ToArray();
         var text = Tokenizer.Decode(ids, skipSpecialTokens: true);
@@ -726,20 +384,5 @@ public sealed class PaliGemmaModel : IDisposable
         }
 
         return parts.Count == 0 ? null : string.Join(" ", parts);
-    }
-
-    private sealed record ImageFeatures(byte[] Data, double VisionMs);
-
-    private sealed class Row(int index, int imageIndex, PaliGemmaTask task, int[] prefix, int maxNewTokens)
-    {
-        public int Index { get; } = index;
-        public int ImageIndex { get; } = imageIndex;
-        public PaliGemmaTask Task { get; } = task;
-        public int[] Prefix { get; } = prefix;
-        public int MaxNewTokens { get; } = maxNewTokens;
-        public List<int> Generated { get; } = new(Math.Min(maxNewTokens, 256));
-        public bool StoppedOnEos { get; set; }
-        public float MinMargin { get; set; } = float.PositiveInfinity;
-        public double Milliseconds { get; set; }
     }
 }

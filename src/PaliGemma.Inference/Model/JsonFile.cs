@@ -92,6 +92,6 @@ internal sealed class JsonFile
         throw new ModelFormatException(Path, $"'{where}{key}' must be an integer or a list of integers.");
     }
 
-    public string? OptionalString(JsonElement obj, string key) =>
+    public static string? OptionalString(JsonElement obj, string key) =>
         Child(obj, key) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
 }

@@ -44,7 +44,7 @@ public sealed record PaliGemmaConfig
         ArgumentNullException.ThrowIfNull(folder);
         var config = JsonFile.Load(folder.ConfigPath);
         var root = config.Root;
-        var modelType = config.OptionalString(root, "model_type");
+        var modelType = JsonFile.OptionalString(root, "model_type");
         if (modelType is not null && !string.Equals(modelType, "paligemma", StringComparison.Ordinal))
         {
             throw new ModelFormatException(config.Path, $"model_type is '{modelType}', expected 'paligemma'.");

@@ -10,8 +10,10 @@ namespace PaliGemma.Inference.Onnx;
 /// Everything after the decoder's final norm is position-wise: the lm_head matmul and the soft-cap (Div, Tanh,
 /// Mul) treat each position on its own. Slicing the head's activation input to the last position therefore
 /// gives exactly the last row of the original logits, while skipping the [B,S,V] head work and memory that
-/// prefill would otherwise spend on rows nobody reads (DESIGN.md 4.2). The edit is done at the protobuf wire
-/// level: every byte outside the touched messages is copied from the source unchanged.
+/// prefill would otherwise spend on rows nobody reads (the [B,S,V] logits of a 3B model at batch 32 would be ~34 GB).
+/// A second edit, <see cref="TryAddGreedyHead"/>, appends the greedy choice so that each step returns B token ids
+/// instead of logits. Both edits are done at the protobuf wire level: every byte outside the touched messages is
+/// copied from the source unchanged. docs/architecture.md describes where they sit in generation.
 /// </remarks>
 public static class DecoderGraphRewriter
 {
@@ -112,6 +114,121 @@ public static class DecoderGraphRewriter
 
         File.WriteAllBytes(outputPath, result.Model!);
         return result;
+    }
+
+    /// <summary>Output of the greedy head: the chosen token of each row, [B,1] int64, for the next step's embedding.</summary>
+    public const string NextToken = "pgpipe/next_token";
+
+    /// <summary>The same ids as <see cref="NextToken"/>, as a second output so that one copy can be read on the host.</summary>
+    public const string NextTokenHost = "pgpipe/next_token_host";
+
+    /// <summary>Output of the greedy head with margin tracking: top-1 minus top-2 logit per row, [B] float32.</summary>
+    public const string TopMargin = "pgpipe/top_margin";
+
+    /// <summary>
+    /// Extends a decoder so that each step returns what the next step needs instead of the whole logits tensor:
+    /// the greedy token of each row's last position (ArgMax over the vocabulary, first index on ties, as
+    /// transformers.js), optionally the top-1 minus top-2 margin, the next position ids (last column + 1) and, when the
+    /// decoder declares <c>attention_mask</c>, the mask grown by one column of ones. Existing outputs are untouched.
+    /// </summary>
+    /// <param name="modelProto">The serialized decoder (as exported or already sliced by <see cref="TrySliceLastPosition"/>).</param>
+    /// <param name="trackMargin">Also output <see cref="TopMargin"/>.</param>
+    /// <param name="logitsOutputName">The graph output holding logits.</param>
+    /// <returns>The extended model, or <c>Rewritten = false</c> with the reason the graph was left alone.</returns>
+    public static RewriteResult TryAddGreedyHead(ReadOnlySpan<byte> modelProto, bool trackMargin, string logitsOutputName = "logits")
+    {
+        ArgumentNullException.ThrowIfNull(logitsOutputName);
+        OnnxGraph graph;
+        try
+        {
+            graph = OnnxGraph.Parse(modelProto);
+        }
+        catch (InvalidDataException ex)
+        {
+            return RewriteResult.Refused($"Not a ModelProto this rewriter can read: {ex.Message}");
+        }
+
+        if (graph.DefaultOpset is not { } opset || opset < 11)
+        {
+            return RewriteResult.Refused($"Default-domain opset is {graph.DefaultOpset?.ToString(CultureInfo.InvariantCulture) ?? "missing"}; the greedy head needs opset 11 or later.");
+        }
+
+        var logits = graph.Outputs.FirstOrDefault(o => o.Name == logitsOutputName);
+        if (logits is not { Rank: 3 })
+        {
+            return RewriteResult.Refused(logits is null
+                ? $"The graph has no output named '{logitsOutputName}'."
+                : $"Output '{logitsOutputName}' declares rank {logits.Rank?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; expected [B,S,V].");
+        }
+
+        if (logits.ElemType is not (OnnxType.Float or OnnxType.Float16))
+        {
+            return RewriteResult.Refused($"Output '{logitsOutputName}' has element type {logits.ElemType?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}; expected float32 or float16.");
+        }
+
+        var inputs = graph.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        if (!inputs.Contains("position_ids"))
+        {
+            return RewriteResult.Refused("The graph has no 'position_ids' input to advance.");
+        }
+
+        var taken = CollectNames(graph);
+        string[] produced = [NextToken, NextTokenHost, TopMargin, GenerationGraphs.NextPositionIds, GenerationGraphs.NextAttentionMask];
+        if (produced.FirstOrDefault(taken.Contains) is { } clash)
+        {
+            return RewriteResult.Refused($"The graph already has a tensor named '{clash}'.");
+        }
+
+        var b = new OnnxModelBuilder("pgpipe", taken);
+        var last = b.Node("Slice", [logitsOutputName, b.Int64s(-1), b.Int64s(long.MaxValue), b.Int64s(1)]);
+        if (logits.ElemType == OnnxType.Float16)
+        {
+            // Exact (every half is a float) and monotonic, so the choice and the margin are those of the half logits;
+            // the CPU provider's ArgMax and TopK take no float16.
+            last = b.Node("Cast", [last], null, OnnxAttr.I("to", OnnxType.Float));
+        }
+
+        var ids = b.Node("ArgMax", [last], null, OnnxAttr.I("axis", 2), OnnxAttr.I("keepdims", 0), OnnxAttr.I("select_last_index", 0));
+        b.Node("Identity", [ids], NextToken);
+        b.Output(NextToken, OnnxType.Int64, 2);
+        b.Node("Identity", [ids], NextTokenHost);
+        b.Output(NextTokenHost, OnnxType.Int64, 2);
+        if (trackMargin)
+        {
+            var top = b.NodeN("TopK", [last, b.Int64s(2)], 2, [], OnnxAttr.I("axis", 2), OnnxAttr.I("largest", 1), OnnxAttr.I("sorted", 1))[0];
+            var first = b.Node("Slice", [top, b.Int64s(0), b.Int64s(1), b.Int64s(2)]);
+            var second = b.Node("Slice", [top, b.Int64s(1), b.Int64s(2), b.Int64s(2)]);
+            b.Node("Reshape", [b.Node("Sub", [first, second]), b.Int64s(-1)], TopMargin);
+            b.Output(TopMargin, OnnxType.Float, 1);
+        }
+
+        GenerationGraphs.EmitAdvance(b, "position_ids", inputs.Contains("attention_mask") ? "attention_mask" : null);
+        var bytes = AppendToGraph(modelProto, graph, b.Nodes, b.OutputFields);
+        return new RewriteResult(true, bytes,
+            $"Added the greedy head (Slice last position -> ArgMax{(trackMargin ? ", TopK margin" : "")}) after '{logitsOutputName}' and the step advance of position_ids{(inputs.Contains("attention_mask") ? " and attention_mask" : "")}.");
+    }
+
+    // The source model with extra node fields after its last node and extra output fields after its last output.
+    private static byte[] AppendToGraph(ReadOnlySpan<byte> source, OnnxGraph g, List<byte> nodes, List<byte> outputs)
+    {
+        var lastNode = g.GraphFields.LastOrDefault(f => f.Number == OnnxFields.GraphNode);
+        var lastOutput = g.GraphFields.LastOrDefault(f => f.Number == OnnxFields.GraphOutput);
+        var pieces = new List<Piece>();
+        foreach (var field in g.GraphFields)
+        {
+            AddSource(pieces, field.Start, field.End - field.Start);
+            if (field.Start == lastNode.Start && field.Number == OnnxFields.GraphNode)
+            {
+                pieces.Add(new Piece([.. nodes], 0, nodes.Count));
+            }
+
+            if (field.Start == lastOutput.Start && field.Number == OnnxFields.GraphOutput)
+            {
+                pieces.Add(new Piece([.. outputs], 0, outputs.Count));
+            }
+        }
+
+        return AssembleModel(source, g, pieces);
     }
 
     private sealed record RewritePlan(
@@ -531,6 +648,12 @@ public static class DecoderGraphRewriter
             AddSource(graphPieces, field.Start, field.End - field.Start);
         }
 
+        return AssembleModel(source, g, graphPieces);
+    }
+
+    // The model's fields with the graph field rebuilt from the given pieces.
+    private static byte[] AssembleModel(ReadOnlySpan<byte> source, OnnxGraph g, List<Piece> graphPieces)
+    {
         long graphLength = graphPieces.Sum(p => (long)p.Length);
         var graphHeader = new List<byte>();
         ProtoWire.WriteTag(graphHeader, OnnxFields.ModelGraph, WireType.LengthDelimited);

@@ -49,6 +49,7 @@ internal static class OnnxFields
     public const int ValueInfoName = 1;
     public const int ValueInfoType = 2;
     public const int TypeTensorType = 1;
+    public const int TensorTypeElemType = 1;
     public const int TensorTypeShape = 2;
     public const int ShapeDim = 1;
     public const int DimValue = 1;
@@ -80,8 +81,8 @@ internal sealed record OnnxNode(
     public OnnxAttribute? Attribute(string name) => Attributes.FirstOrDefault(a => a.Name == name);
 }
 
-/// <summary>A ValueInfoProto (graph input, output or value_info) with its declared tensor rank when it has one.</summary>
-internal sealed record OnnxValueInfo(ProtoField Field, string Name, int? Rank);
+/// <summary>A ValueInfoProto (graph input, output or value_info) with its declared tensor rank and element type when it has them.</summary>
+internal sealed record OnnxValueInfo(ProtoField Field, string Name, int? Rank, int? ElemType = null);
 
 /// <summary>An initializer's name, dims and whether its bytes live in an external file.</summary>
 internal sealed record OnnxInitializer(string Name, IReadOnlyList<long> Dims, IReadOnlyList<string> ExternalLocations);
@@ -309,6 +310,7 @@ internal sealed class OnnxGraph
     {
         string name = "";
         int? rank = null;
+        int? elemType = null;
         foreach (var f in ProtoWire.ReadFields(model, field.ValueStart, field.ValueEnd))
         {
             if (f.Number == OnnxFields.ValueInfoName)
@@ -319,14 +321,21 @@ internal sealed class OnnxGraph
             {
                 foreach (var t in ProtoWire.ReadFields(model, f.ValueStart, f.ValueEnd).Where(t => t.Number == OnnxFields.TypeTensorType))
                 {
-                    foreach (var s in ProtoWire.ReadFields(model, t.ValueStart, t.ValueEnd).Where(s => s.Number == OnnxFields.TensorTypeShape))
+                    foreach (var s in ProtoWire.ReadFields(model, t.ValueStart, t.ValueEnd))
                     {
-                        rank = ProtoWire.ReadFields(model, s.ValueStart, s.ValueEnd).Count(d => d.Number == OnnxFields.ShapeDim);
+                        if (s.Number == OnnxFields.TensorTypeShape)
+                        {
+                            rank = ProtoWire.ReadFields(model, s.ValueStart, s.ValueEnd).Count(d => d.Number == OnnxFields.ShapeDim);
+                        }
+                        else if (s.Number == OnnxFields.TensorTypeElemType && s.Wire == WireType.Varint)
+                        {
+                            elemType = (int)s.Varint;
+                        }
                     }
                 }
             }
         }
 
-        return new OnnxValueInfo(field, name, rank);
+        return new OnnxValueInfo(field, name, rank, elemType);
     }
 }

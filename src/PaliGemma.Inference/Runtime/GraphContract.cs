@@ -5,8 +5,8 @@ using PaliGemma.Inference.Model;
 namespace PaliGemma.Inference.Runtime;
 
 /// <summary>
-/// The tensor contract of the three graphs as the sessions declare it (DESIGN §4.2), checked against
-/// config.json. Anything a graph declares wins over assumptions; a disagreement is a <see cref="ModelFormatException"/>
+/// The tensor contract of the three graphs as the sessions declare it (the onnx-community export layout: vision
+/// encoder, embed_tokens, and a merged decoder with past_key_values/present), checked against config.json. Anything a graph declares wins over assumptions; a disagreement is a <see cref="ModelFormatException"/>
 /// naming the graph file.
 /// </summary>
 internal sealed class GraphContract
@@ -30,6 +30,10 @@ internal sealed class GraphContract
     public required bool HasNumLogitsToKeep { get; init; }
     public required string[] PastNames { get; init; }
     public required string[] PresentNames { get; init; }
+    public required int ImageTokens { get; init; }
+    public required int Hidden { get; init; }
+    public required int KvHeads { get; init; }
+    public required int HeadDim { get; init; }
 
     public static GraphContract Validate(ModelFolder folder, PaliGemmaConfig config, InferenceSession vision, InferenceSession embed, InferenceSession decoder,
         int imageHeight, int imageWidth, int imageTokens)
@@ -108,6 +112,10 @@ internal sealed class GraphContract
             HasNumLogitsToKeep = decoder.InputMetadata.ContainsKey(NumLogitsToKeep),
             PastNames = past,
             PresentNames = present,
+            ImageTokens = imageTokens,
+            Hidden = config.HiddenSize,
+            KvHeads = config.NumKeyValueHeads,
+            HeadDim = config.HeadDim,
         };
         return contract;
     }

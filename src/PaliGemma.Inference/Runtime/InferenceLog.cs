@@ -28,4 +28,16 @@ internal static partial class InferenceLog
     [LoggerMessage(EventId = 1006, EventName = "MaskDecoderReady", Level = LogLevel.Information,
         Message = "Mask decoder {Path} ready: codebook {CodebookSize}, masks {MaskSize}x{MaskSize}")]
     public static partial void MaskDecoderReady(ILogger logger, string path, int codebookSize, int maskSize);
+
+    [LoggerMessage(EventId = 1007, EventName = "PinnedMemoryUnavailable", Level = LogLevel.Information,
+        Message = "No pinned host allocator on the CUDA provider; host buffers use ordinary CPU memory: {Reason}")]
+    public static partial void PinnedMemoryUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1008, EventName = "GreedyHeadAdded", Level = LogLevel.Information,
+        Message = "Decoder returns B token ids per step (greedy choice on the device): {Description}")]
+    public static partial void GreedyHeadAdded(ILogger logger, string description);
+
+    [LoggerMessage(EventId = 1009, EventName = "GreedyHeadNotAdded", Level = LogLevel.Warning,
+        Message = "Decoder cannot return token ids; each step's logits are read on the host instead: {Description}")]
+    public static partial void GreedyHeadNotAdded(ILogger logger, string description);
 }

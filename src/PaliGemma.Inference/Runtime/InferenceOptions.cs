@@ -34,6 +34,12 @@ public sealed class InferenceOptions
     /// <summary>Configuration section name.</summary>
     public const string SectionName = "Inference";
 
+    /// <summary>
+    /// A shallow copy, for a host that adjusts settings for its own model: options bound from configuration are shared
+    /// by every consumer of <c>IOptions&lt;InferenceOptions&gt;</c>, so they are never changed in place.
+    /// </summary>
+    public InferenceOptions Copy() => (InferenceOptions)MemberwiseClone();
+
     /// <summary>Graph file variant: fp32, fp16, q4, q4f16, int8, uint8, quantized, bnb4.</summary>
     public string Dtype { get; set; } = "fp32";
 
@@ -67,13 +73,25 @@ public sealed class InferenceOptions
     public int MaxBatchSize { get; set; } = 8;
 
     /// <summary>
-    /// Rewrite the decoder at load time so prefill computes only the last position's logits (exact; see
-    /// DESIGN §4.2). Ignored when the decoder declares num_logits_to_keep, which does the same job.
+    /// Rewrite the decoder at load time so prefill computes only the last position's logits (exact: everything
+    /// after the final norm is position-wise; see <c>DecoderGraphRewriter</c> and docs/architecture.md). Ignored
+    /// when the decoder declares num_logits_to_keep, which does the same job.
     /// </summary>
     public bool RewriteDecoder { get; set; } = true;
 
     /// <summary>Record the smallest top-1 minus top-2 logit gap per row (for conformance tests; costs a little).</summary>
     public bool TrackTopMargin { get; set; }
+
+    /// <summary>
+    /// Diagnostic: keep the KV cache, image features, embeddings and step state in host memory and read each step's
+    /// logits on the host, the data flow before generation state stayed on the device. On a GPU every step then
+    /// copies the whole KV cache to the device and back; on the CPU it costs little. For transfer measurements
+    /// (<c>pgpipe bench inference --host-bound</c>) and tests; never needed in production.
+    /// </summary>
+    public bool HostBoundState { get; set; }
+
+    /// <summary>Test hook: run the decoder without the greedy head, as for a graph the rewrite cannot extend (logits read on the host).</summary>
+    internal bool DisableGreedyHead { get; set; }
 
     /// <summary>
     /// The VQ-VAE mask decoder (vae_decoder.onnx from tools/convert_vae_oid.py) that turns segment answers' seg tokens

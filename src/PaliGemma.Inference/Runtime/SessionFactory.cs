@@ -48,6 +48,16 @@ internal sealed class SessionFactory
         return session;
     }
 
+    /// <summary>Creates a session from a self-contained graph built in code (no external data).</summary>
+    public InferenceSession Create(byte[] model, string graphName)
+    {
+        var sw = Stopwatch.StartNew();
+        using var so = CreateOptions();
+        var session = new InferenceSession(model, so);
+        InferenceLog.SessionLoaded(_logger, graphName, DeviceName, sw.ElapsedMilliseconds);
+        return session;
+    }
+
     private SessionOptions CreateOptions()
     {
         var so = new SessionOptions

@@ -51,9 +51,9 @@ internal static class HostCommandSupport
     /// <summary>Parses the task prompts up front, so a malformed one fails before any listing or model load.</summary>
     public static IReadOnlyList<TaskSpec> ParseTasks(string[] prompts, int? maxNewTokens)
     {
-        if (maxNewTokens is < 1 or > TaskSpec.MaxNewTokensLimit)
+        if (TaskValidation.LimitProblem(maxNewTokens, "--max-new-tokens") is { } problem)
         {
-            throw new ArgumentException($"--max-new-tokens must be between 1 and {TaskSpec.MaxNewTokensLimit}, got {maxNewTokens}.");
+            throw new ArgumentException(problem + ".");
         }
 
         return prompts.Distinct(StringComparer.Ordinal)

@@ -45,9 +45,9 @@ internal static class InferCommand
         try
         {
             tasks = promptTexts.Select(PaliGemmaTask.Parse).ToArray();
-            if (maxNew is < 1 or > PaliGemma.Pipeline.Contracts.TaskSpec.MaxNewTokensLimit)
+            if (TaskValidation.LimitProblem(maxNew, "--max-new-tokens") is { } problem)
             {
-                throw new ArgumentException($"--max-new-tokens must be between 1 and {PaliGemma.Pipeline.Contracts.TaskSpec.MaxNewTokensLimit}, got {maxNew}.");
+                throw new ArgumentException(problem + ".");
             }
         }
         catch (ArgumentException ex)

@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
-/// <summary>Exit codes of the store-reading commands (status, search, export).</summary>
+/// <summary>Exit codes of the store-reading commands (status, search, export, changes).</summary>
 internal static class ExitCodes
 {
     /// <summary>Success.</summary>

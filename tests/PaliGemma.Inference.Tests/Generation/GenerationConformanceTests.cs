@@ -19,11 +19,20 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
 {
     private static readonly Lazy<ReferenceRun> Reference = new(RunReference);
 
+    /// <summary>The production path: state on the provider through IOBinding, the decoder's greedy head choosing tokens.</summary>
     [NodeReferenceFact]
     public void Generated_ids_equal_transformers_js_for_every_case_with_the_decoder_rewrite() => AssertConformance(rewrite: true);
 
     [NodeReferenceFact]
     public void Generated_ids_equal_transformers_js_for_every_case_without_the_decoder_rewrite() => AssertConformance(rewrite: false);
+
+    /// <summary>The host-bound data flow (KV cache, features and logits in host memory), kept for transfer measurements.</summary>
+    [NodeReferenceFact]
+    public void Generated_ids_equal_transformers_js_for_every_case_with_state_bound_to_the_host() => AssertConformance(rewrite: true, hostBound: true);
+
+    /// <summary>The fallback for decoders the greedy head cannot extend: state on the provider, logits read on the host.</summary>
+    [NodeReferenceFact]
+    public void Generated_ids_equal_transformers_js_for_every_case_with_logits_read_on_the_host() => AssertConformance(rewrite: true, greedyHead: false);
 
     [NodeReferenceFact]
     public void Cases_cover_batches_every_task_prefix_and_both_decoders()
@@ -49,7 +58,7 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
     private static PaliGemmaTask TaskOf(string prompt) =>
         prompt.Length == 0 ? new PaliGemmaTask(TaskKind.Raw, prompt, null, null, [], PaliGemmaTask.RawMaxNewTokens) : PaliGemmaTask.Parse(prompt);
 
-    private void AssertConformance(bool rewrite)
+    private void AssertConformance(bool rewrite, bool hostBound = false, bool greedyHead = true)
     {
         var reference = Reference.Value;
         var minMargin = float.PositiveInfinity;
@@ -63,8 +72,12 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
                 MaxBatchSize = 8,
                 RewriteDecoder = rewrite,
                 TrackTopMargin = true,
+                HostBoundState = hostBound,
+                DisableGreedyHead = !greedyHead,
             });
             Assert.Equal(rewrite || model.SupportsPadding, model.PrefillLastPositionOnly);
+            Assert.Equal(greedyHead && !hostBound, model.GreedyOnDevice);
+            Assert.Equal(!hostBound, model.StateOnDevice);
             foreach (var c in group)
             {
                 // One Generate call per case, so rows batch together exactly as the case groups them.
@@ -89,7 +102,7 @@ public sealed class GenerationConformanceTests(ITestOutputHelper output)
             }
         }
 
-        output.WriteLine($"{rows} rows equal to transformers.js (rewrite={rewrite}); smallest top-1 margin seen: {minMargin:0.0000}");
+        output.WriteLine($"{rows} rows equal to transformers.js (rewrite={rewrite}, hostBound={hostBound}, greedyHead={greedyHead}); smallest top-1 margin seen: {minMargin:0.0000}");
         // Agreement must not hang on float noise between two ONNX Runtime builds (~1e-5 on these logits);
         // tools/gen_conformance_cases.py keeps only cases whose torch margin is >= 0.02 at every step.
         Assert.True(minMargin > 1e-2f, $"smallest top-1 margin {minMargin} is below 0.01: a step this close can flip between ONNX Runtime builds; regenerate tests/fixtures/conformance-cases.json with tools/gen_conformance_cases.py");

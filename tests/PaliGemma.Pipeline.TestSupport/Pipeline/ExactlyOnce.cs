@@ -1,6 +1,6 @@
 using PaliGemma.Pipeline.Data;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>
 /// The exactly-once outcome, checked against the catalog rather than against the store's own unique indexes: every

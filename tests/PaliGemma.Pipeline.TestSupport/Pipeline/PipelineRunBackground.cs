@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
-/// <summary>What the fault suite adds to the end-to-end harness: an enqueue that runs in the background, so it can be killed or outlive an outage.</summary>
+/// <summary>An enqueue that runs in the background, so a test can kill it or let it outlive an outage (the fault suite).</summary>
 public sealed partial class PipelineRun
 {
     /// <summary>Starts <c>pgpipe enqueue</c> (the same command as <see cref="EnqueueAsync"/>) without waiting for it.</summary>

@@ -12,7 +12,7 @@ using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
 using Xunit.Abstractions;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>
 /// One distributed deployment for one test: a fresh Postgres database, RabbitMQ virtual host and S3 bucket, and the

@@ -1,7 +1,6 @@
-using PaliGemma.Pipeline.TestSupport;
 using Xunit.Abstractions;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>
 /// The three real services of a distributed deployment (Postgres, RabbitMQ with management, an S3 server), from

@@ -3,7 +3,7 @@ using System.Text;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>Generated catalog content: distinct small PNGs and the kinds of bad object a real bucket holds.</summary>
 public static class Images

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace PaliGemma.Pipeline.EndToEnd.Tests;
+namespace PaliGemma.Pipeline.TestSupport;
 
 /// <summary>
 /// One run of the real pgpipe binary (<c>dotnet pgpipe.dll ...</c>) as a separate process, configured through
