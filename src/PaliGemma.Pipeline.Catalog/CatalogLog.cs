@@ -18,9 +18,17 @@ internal static partial class CatalogLog
         Message = "Listed s3://{Bucket}/{Prefix}: {Listed} keys in {Page} pages, {Matched} matched")]
     public static partial void S3ListingCompleted(ILogger logger, string bucket, string prefix, int page, long listed, long matched);
 
+    [LoggerMessage(EventId = 5004, EventName = "S3ListThrottled", Level = LogLevel.Warning,
+        Message = "Listing s3://{Bucket}/{Prefix} was throttled ({Code}); retry {Attempt} of {Limit} in {DelayMs} ms")]
+    public static partial void S3ListThrottled(ILogger logger, string bucket, string prefix, string code, int attempt, int limit, long delayMs);
+
     [LoggerMessage(EventId = 5011, EventName = "LocalListingCompleted", Level = LogLevel.Information,
-        Message = "Listed {Root}: {Listed} files seen, {Matched} matched and hashed")]
-    public static partial void LocalListingCompleted(ILogger logger, string root, long listed, long matched);
+        Message = "Listed {Root}: {Listed} files seen, {Matched} matched; {Hashed} opened and hashed, {Reused} unchanged (hash cache)")]
+    public static partial void LocalListingCompleted(ILogger logger, string root, long listed, long matched, long hashed, long reused);
+
+    [LoggerMessage(EventId = 5015, EventName = "LocalHashCacheUnavailable", Level = LogLevel.Warning,
+        Message = "The local hash cache {Path} cannot be used ({Reason}); every listed file is hashed")]
+    public static partial void LocalHashCacheUnavailable(ILogger logger, string path, string reason);
 
     [LoggerMessage(EventId = 5012, EventName = "LocalFileVanished", Level = LogLevel.Debug,
         Message = "File {Path} disappeared while the folder was being listed; skipped")]

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.IO.Enumeration;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,8 +8,9 @@ namespace PaliGemma.Pipeline.Catalog;
 
 /// <summary>
 /// A catalog in a local folder, searched recursively. Keys are '/'-separated paths relative to the folder, listed in
-/// UTF-8 byte order (as S3 lists) so that resuming after a key is well defined. ETags are the SHA-256 of the content,
-/// computed while listing: a nightly run must recognise an unchanged image even after a copy reset its mtime.
+/// UTF-8 byte order (as S3 lists) so that resuming after a key is well defined. ETags are the SHA-256 of the content, so
+/// a nightly run recognises an unchanged image even after a copy reset its mtime. A file unchanged since an earlier
+/// listing (same path, size, mtime and file id) is not opened again: its hash comes from the <see cref="LocalHashCache"/>.
 /// The source never reads outside its folder: listing does not follow folder links and skips file links whose target
 /// lies outside; <see cref="ReadAsync"/> refuses paths that leave the folder lexically ("..", another absolute path) or
 /// through a symbolic link anywhere along the path, since job messages carrying these paths may be crafted.
@@ -21,6 +23,10 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     private readonly ILogger _logger;
     private readonly string _rootWithSeparator;
     private readonly string _realRoot;
+    private long _filesHashed;
+    private long _bytesHashed;
+    private long _hashesReused;
+    private readonly string? _cacheFolder;
 
     /// <summary>Creates a source over the folder <paramref name="root"/> (made absolute).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -40,6 +46,11 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         _realRoot = RealPath.Resolve(full) ?? throw new IOException($"Catalog folder '{full}' is a cycle of symbolic links.");
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
+        if (options.LocalHashCache)
+        {
+            _cacheFolder = Path.GetFullPath(string.IsNullOrWhiteSpace(options.LocalHashCacheFolder) ? LocalHashCache.DefaultFolder() : options.LocalHashCacheFolder);
+            HashCachePath = LocalHashCache.FileFor(_cacheFolder, _realRoot);
+        }
     }
 
     /// <inheritdoc />
@@ -47,6 +58,18 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
 
     /// <inheritdoc />
     public IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, CancellationToken ct) => ListAsync(filter, null, ct);
+
+    /// <summary>Files opened and hashed by listings of this source so far.</summary>
+    public long FilesHashed => Interlocked.Read(ref _filesHashed);
+
+    /// <summary>Bytes read to hash files by listings of this source so far.</summary>
+    public long BytesHashed => Interlocked.Read(ref _bytesHashed);
+
+    /// <summary>Files whose hash listings of this source took from the local hash cache, without opening them.</summary>
+    public long HashesReused => Interlocked.Read(ref _hashesReused);
+
+    /// <summary>The local hash cache file this source uses, or null when <see cref="CatalogOptions.LocalHashCache"/> is off.</summary>
+    public string? HashCachePath { get; }
 
     /// <inheritdoc />
     public async IAsyncEnumerable<CatalogObject> ListAsync(CatalogFilter filter, string? startAfterKey, [EnumeratorCancellation] CancellationToken ct)
@@ -59,43 +82,58 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
             yield break;
         }
 
+        if (_cacheFolder is not null && RealPath.IsInside(RealPath.Resolve(_cacheFolder) ?? _cacheFolder, _realRoot))
+        {
+            // Checked when listing, not when reading: a worker that only reads files has no use for the cache.
+            throw new ArgumentException(
+                $"Catalog:LocalHashCacheFolder '{_cacheFolder}' lies inside the catalog folder '{Root}', where the cache would be listed as an image; choose a folder outside it.");
+        }
+
+        using var cache = OpenCache();
         // Hash a few files ahead of the consumer, but hand them out strictly in key order.
         using var hashing = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var window = new Queue<Task<CatalogObject?>>();
-        long seen = 0, matched = 0;
+        var window = new Queue<Task<Described?>>();
+        long seen = 0, matched = 0, hashedBefore = FilesHashed, reusedBefore = HashesReused;
         try
         {
-            foreach (var (file, key) in EnumerateFiles(prefix, startAfterKey))
+            foreach (var (path, key, folder) in EnumerateFiles(prefix, startAfterKey, cache))
             {
                 ct.ThrowIfCancellationRequested();
                 seen++;
-                long size;
-                try
+                if (FileStamp.Read(path) is not { } stamp)
                 {
-                    size = file.Length;
-                }
-                catch (FileNotFoundException)
-                {
-                    CatalogLog.LocalFileVanished(_logger, file.FullName);
+                    CatalogLog.LocalFileVanished(_logger, path);
                     continue;
                 }
 
-                if (!filter.IsMatch(key, size))
+                if (!filter.IsMatch(key, stamp.Size))
                 {
                     continue;
                 }
 
-                if (file.LinkTarget is not null && LinkLeavesRoot(file.FullName) is { } outside)
+                if (stamp.IsLink && LinkLeavesRoot(path) is { } outside)
                 {
-                    CatalogLog.LocalFileLinkSkipped(_logger, file.FullName, outside);
+                    CatalogLog.LocalFileLinkSkipped(_logger, path, outside);
                     continue;
                 }
 
-                window.Enqueue(Task.Run(() => DescribeAsync(file, key, hashing.Token), hashing.Token));
+                var name = key[folder.Key.Length..];
+                if (cache is not null && LocalHashCache.Match(folder.CachedEntry(cache, name), stamp) is { } known)
+                {
+                    Interlocked.Increment(ref _hashesReused);
+                    window.Enqueue(Task.FromResult<Described?>(new Described(new CatalogObject(path, key, Convert.ToHexStringLower(known), stamp.Size, ToTimestamp(stamp)), null)));
+                }
+                else
+                {
+                    var folderKey = folder.Key;
+                    window.Enqueue(Task.Run(() => DescribeAsync(path, key, folderKey, name, stamp, hashing.Token), hashing.Token));
+                }
+
                 if (window.Count >= _options.LocalHashParallelism && await window.Dequeue().ConfigureAwait(false) is { } ready)
                 {
                     matched++;
-                    yield return ready;
+                    cache?.Put(ready.Entry);
+                    yield return ready.Object;
                 }
             }
 
@@ -104,11 +142,12 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
                 if (await window.Dequeue().ConfigureAwait(false) is { } ready)
                 {
                     matched++;
-                    yield return ready;
+                    cache?.Put(ready.Entry);
+                    yield return ready.Object;
                 }
             }
 
-            CatalogLog.LocalListingCompleted(_logger, Root, seen, matched);
+            CatalogLog.LocalListingCompleted(_logger, Root, seen, matched, FilesHashed - hashedBefore, HashesReused - reusedBefore);
         }
         finally
         {
@@ -179,7 +218,8 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
                 throw new CatalogObjectTooLargeException(uri, length, _options.MaxObjectBytes);
             }
 
-            content = new byte[length];
+            // Filled completely by ReadExactlyAsync (or it throws), so zeroing it first would be wasted work.
+            content = GC.AllocateUninitializedArray<byte>((int)length);
             await stream.ReadExactlyAsync(content, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -207,27 +247,54 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         return File.Exists(real) ? null : $"its target '{real}' does not exist";
     }
 
-    private async Task<CatalogObject?> DescribeAsync(FileInfo file, string key, CancellationToken ct)
+    private LocalHashCache? OpenCache()
+    {
+        if (HashCachePath is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return LocalHashCache.Open(HashCachePath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A read-only home or a damaged file costs a full hash pass, never the listing.
+            CatalogLog.LocalHashCacheUnavailable(_logger, HashCachePath, e.Message);
+            return null;
+        }
+    }
+
+    private static DateTimeOffset ToTimestamp(FileStamp stamp) => DateTimeOffset.UnixEpoch.AddTicks(stamp.MtimeNs / 100);
+
+    private async Task<Described?> DescribeAsync(string path, string key, string folderKey, string name, FileStamp stamp, CancellationToken ct)
     {
         try
         {
-            using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            Interlocked.Increment(ref _filesHashed);
             var size = stream.Length;
             var hash = await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false);
-            file.Refresh();
-            return new CatalogObject(file.FullName, key, Convert.ToHexStringLower(hash), size, new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero));
+            Interlocked.Add(ref _bytesHashed, size);
+            var hashedAt = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+            // The stamp was read before the bytes: a write after it changes the mtime, so the entry cannot outlive it.
+            // A file whose size moved between the two was being written; it is not cached.
+            var entry = size == stamp.Size ? new LocalHashCache.Entry(folderKey, name, stamp, hashedAt, hash) : null;
+            return new Described(new CatalogObject(path, key, Convert.ToHexStringLower(hash), size, ToTimestamp(stamp)), entry);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            CatalogLog.LocalFileVanished(_logger, file.FullName);
+            CatalogLog.LocalFileVanished(_logger, path);
             return null;
         }
     }
 
     // Depth-first walk in global key order without collecting the tree: within one folder, entries are sorted with
     // sub-folders keyed as "name/". Every key below a folder starts with that folder's key, so the keys of one subtree
-    // are contiguous in byte order and sorting siblings this way yields all keys sorted.
-    private IEnumerable<(FileInfo File, string Key)> EnumerateFiles(string prefix, string? startAfter)
+    // are contiguous in byte order and sorting siblings this way yields all keys sorted. A folder whose every file was
+    // walked (inside the prefix, wholly after the resume point) has the cache entries of its vanished files swept.
+    private IEnumerable<(string Path, string Key, Folder Folder)> EnumerateFiles(string prefix, string? startAfter, LocalHashCache? cache)
     {
         var comparer = Utf8OrdinalComparer.Instance;
         var options = new EnumerationOptions
@@ -238,62 +305,79 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
             ReturnSpecialDirectories = false,
         };
 
-        var stack = new Stack<IEnumerator<(FileSystemInfo Info, string Key)>>();
-        stack.Push(ListFolder(new DirectoryInfo(Root), string.Empty).GetEnumerator());
-        try
+        var stack = new Stack<Folder>();
+        stack.Push(Load(Root, string.Empty));
+        while (stack.Count > 0)
         {
-            while (stack.Count > 0)
+            var current = stack.Peek();
+            if (current.Index >= current.Entries.Count)
             {
-                var current = stack.Peek();
-                if (!current.MoveNext())
+                stack.Pop();
+                if (cache is not null && current.Key.StartsWith(prefix, StringComparison.Ordinal)
+                    && (startAfter is null || comparer.Compare(current.Key, startAfter) > 0))
                 {
-                    stack.Pop().Dispose();
+                    cache.Sweep(current.Key, current.Entries.Where(e => !e.IsDirectory).Select(e => e.Name).ToHashSet(StringComparer.Ordinal));
+                }
+
+                continue;
+            }
+
+            var entry = current.Entries[current.Index++];
+            var key = current.Key + entry.Name;
+            var path = Path.Join(current.Path, entry.Name);
+            if (entry.IsDirectory)
+            {
+                key += "/";
+                // Descend only if the subtree can hold a key that matches the prefix and lies after the resume point.
+                var prefixCompatible = key.StartsWith(prefix, StringComparison.Ordinal) || prefix.StartsWith(key, StringComparison.Ordinal);
+                var afterResume = startAfter is null || startAfter.StartsWith(key, StringComparison.Ordinal) || comparer.Compare(key, startAfter) > 0;
+                if (!prefixCompatible || !afterResume)
+                {
                     continue;
                 }
 
-                var (info, key) = current.Current;
-                if (info is DirectoryInfo directory)
+                if (entry.IsLink)
                 {
-                    // key ends with '/'. Descend only if the subtree can hold a key that matches the prefix and
-                    // lies after the resume point.
-                    var prefixCompatible = key.StartsWith(prefix, StringComparison.Ordinal) || prefix.StartsWith(key, StringComparison.Ordinal);
-                    var afterResume = startAfter is null || startAfter.StartsWith(key, StringComparison.Ordinal) || comparer.Compare(key, startAfter) > 0;
-                    if (!prefixCompatible || !afterResume)
-                    {
-                        continue;
-                    }
-
-                    if (directory.LinkTarget is not null)
-                    {
-                        CatalogLog.LocalDirectoryLinkSkipped(_logger, directory.FullName);
-                        continue;
-                    }
-
-                    stack.Push(ListFolder(directory, key).GetEnumerator());
+                    CatalogLog.LocalDirectoryLinkSkipped(_logger, path);
+                    continue;
                 }
-                else if (info is FileInfo file
-                         && key.StartsWith(prefix, StringComparison.Ordinal)
-                         && (startAfter is null || comparer.Compare(key, startAfter) > 0))
-                {
-                    yield return (file, key);
-                }
+
+                stack.Push(Load(path, key));
             }
-        }
-        finally
-        {
-            while (stack.Count > 0)
+            else if (key.StartsWith(prefix, StringComparison.Ordinal) && (startAfter is null || comparer.Compare(key, startAfter) > 0))
             {
-                stack.Pop().Dispose();
+                yield return (path, key, current);
             }
         }
 
-        IEnumerable<(FileSystemInfo Info, string Key)> ListFolder(DirectoryInfo folder, string folderKey)
+        Folder Load(string folderPath, string folderKey)
         {
-            var entries = folder.EnumerateFileSystemInfos("*", options)
-                .Select(e => (Info: e, Key: folderKey + e.Name + (e is DirectoryInfo ? "/" : string.Empty)))
+            var entries = new FileSystemEnumerable<(string Name, bool IsDirectory, bool IsLink)>(folderPath,
+                    (ref FileSystemEntry e) => (e.FileName.ToString(), e.IsDirectory, (e.Attributes & FileAttributes.ReparsePoint) != 0), options)
                 .ToList();
-            entries.Sort((a, b) => comparer.Compare(a.Key, b.Key));
-            return entries;
+            // Folders sort as "name/", files as "name".
+            entries.Sort((a, b) => comparer.Compare(a.IsDirectory ? a.Name + "/" : a.Name, b.IsDirectory ? b.Name + "/" : b.Name));
+            return new Folder(folderPath, folderKey, entries);
         }
+    }
+
+    /// <summary>A listed file, and the cache entry to record for it when it was hashed now.</summary>
+    private sealed record Described(CatalogObject Object, LocalHashCache.Entry? Entry);
+
+    /// <summary>One folder of the walk: its sorted entries, the next one to visit, and its cache entries once needed.</summary>
+    private sealed class Folder(string path, string key, List<(string Name, bool IsDirectory, bool IsLink)> entries)
+    {
+        private Dictionary<string, LocalHashCache.Entry>? _cached;
+
+        public string Path { get; } = path;
+
+        public string Key { get; } = key;
+
+        public List<(string Name, bool IsDirectory, bool IsLink)> Entries { get; } = entries;
+
+        public int Index { get; set; }
+
+        public LocalHashCache.Entry? CachedEntry(LocalHashCache cache, string name) =>
+            (_cached ??= cache.LoadFolder(Key)).GetValueOrDefault(name);
     }
 }

@@ -10,7 +10,7 @@ namespace PaliGemma.Pipeline.Data;
 /// <list type="bullet">
 /// <item>worker: reads results (skip-existing) and writes one batch: images, results, failures (a success deletes the
 /// failure it replaces); no runs, no run_items.</item>
-/// <item>producer: runs and run_items (listing, resume), results read and superseded; no images, no failures.</item>
+/// <item>producer: runs, run_items and run_partitions (listing, resume), results read and superseded; no images, no failures.</item>
 /// <item>reader: SELECT on everything (status, search, export, the change feed).</item>
 /// </list>
 /// Every grant starts with REVOKE ALL, so re-running migrate after a role changed jobs leaves exactly this set.
@@ -25,10 +25,11 @@ public static partial class DatabaseRoles
         ("failures", "SELECT, INSERT, UPDATE, DELETE", ""),
         ("runs", "", "SELECT, INSERT, UPDATE"),
         ("run_items", "", "SELECT, INSERT, UPDATE"),
+        ("run_partitions", "", "SELECT, INSERT, UPDATE, DELETE"),
     ];
 
     // Every table and view a reader may query; EF's history table lets any role check the schema version.
-    private static readonly string[] ReadableRelations = ["images", "results", "failures", "runs", "run_items", "current_results", "\"__EFMigrationsHistory\""];
+    private static readonly string[] ReadableRelations = ["images", "results", "failures", "runs", "run_items", "run_partitions", "current_results", "\"__EFMigrationsHistory\""];
 
     /// <summary>
     /// The SQL (one statement per entry) that gives <paramref name="grants"/> their privileges on a migrated store.

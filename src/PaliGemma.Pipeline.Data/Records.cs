@@ -26,6 +26,9 @@ public sealed record RunInfo(
 /// <summary>An object listed by a run. <paramref name="Enqueued"/> is false when all its tasks were reused.</summary>
 public sealed record RunItemRecord(string Uri, string ETag, long Size, bool Enqueued);
 
+/// <summary>Where one partition of a parallel listing stands: the last key recorded, and whether it was listed to its end.</summary>
+public sealed record ListingPartition(string? LastKey, bool Completed);
+
 /// <summary>Decoded image facts for one object version.</summary>
 public sealed record ImageRecord(string Uri, string ETag, int Width, int Height, long Size);
 

@@ -15,9 +15,10 @@ namespace PaliGemma.Pipeline.Producer;
 /// each page so a crashed enumeration resumes where it stopped.
 /// </summary>
 /// <remarks>
-/// Per page: supersede results of objects whose ETag changed, look up which (object, etag, model, task)
-/// combinations already have results (one round trip), send jobs for the rest with publisher confirms and a
-/// bounded number in flight, then record the page's run items and resume key in one transaction. A crash between
+/// Per page: supersede results of objects whose ETag changed and look up which (object, etag, model, task)
+/// combinations already have results (one round trip together), send jobs for the rest with publisher confirms and a
+/// bounded number in flight, then record the page's run items and resume key in one transaction, while the next page
+/// is already being looked up (checkpoints stay in page order, each after its page's confirms). A crash between
 /// the sends and the checkpoint re-sends at most that page on resume; workers skip combinations that already have
 /// results and results are unique per key, so a re-sent job never duplicates a result. For the same reason a page
 /// that fails on a database fault, or on a broker error that reaches a send, is retried whole with the
@@ -74,6 +75,88 @@ public sealed partial class EnqueueService(
         PassStarting(logger, runName, source.Root, modelKey, startAfter ?? "(start)");
         var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{request.Model.QueueName}")).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
+        long listed, enqueued, reused;
+        if (o.ListConcurrency > 1 && source is IPartitionedCatalogSource partitioned)
+        {
+            (listed, enqueued, reused) = await ListPartitionsAsync(run.Id, partitioned, request, endpoint, progress, clock, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            (listed, enqueued, reused) = await ListOneStreamAsync(run.Id, source, startAfter, request, endpoint, progress, clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        // Objects this complete listing no longer found are gone from the catalog: their results stop being current.
+        var superseded = await store.MarkSupersededMissingAsync(run.Id, cancellationToken).ConfigureAwait(false);
+        var final = new EnqueueProgress(listed, enqueued, reused, clock.Elapsed);
+        progress?.Report(final);
+        PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
+        return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+    }
+
+    /// <summary>
+    /// The parallel listing: up to <see cref="ProducerOptions.ListConcurrency"/> partitions at once, each listed in key
+    /// order from its own resume key, paged, looked up, sent and checkpointed like the one-stream listing; a partition
+    /// listed to its end is marked so a resumed pass skips it. Memory: one page per partition in flight.
+    /// </summary>
+    private async Task<(long Listed, long Enqueued, long Reused)> ListPartitionsAsync(Guid runId, IPartitionedCatalogSource source, EnqueueRequest request,
+        ISendEndpoint endpoint, IProgress<EnqueueProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        var resume = await store.GetListingPartitionsAsync(runId, cancellationToken).ConfigureAwait(false);
+        long listed = 0, enqueued = 0, reused = 0, lastReportTicks = 0;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = o.ListConcurrency, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(source.ListPartitionsAsync(request.Filter, cancellationToken), parallel, async (partition, ct) =>
+        {
+            var at = resume.GetValueOrDefault(partition.Id);
+            if (at?.Completed == true)
+            {
+                return;
+            }
+
+            var page = new List<CatalogObject>(o.PageSize);
+            async Task FlushAsync()
+            {
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, ct).ConfigureAwait(false);
+                // Within a partition pages are checkpointed in order, each after its confirms: its resume key never
+                // passes an unsent job.
+                await CheckpointWithRetryAsync(runId, partition.Id, items, page[^1].Key, sent, ct).ConfigureAwait(false);
+                Interlocked.Add(ref listed, page.Count);
+                Interlocked.Add(ref enqueued, sent);
+                Interlocked.Add(ref reused, page.Count - sent);
+                page.Clear();
+                var now = clock.Elapsed.Ticks;
+                var last = Interlocked.Read(ref lastReportTicks);
+                if (progress is not null && now - last >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds).Ticks && Interlocked.CompareExchange(ref lastReportTicks, now, last) == last)
+                {
+                    progress.Report(new EnqueueProgress(Interlocked.Read(ref listed), Interlocked.Read(ref enqueued), Interlocked.Read(ref reused), clock.Elapsed));
+                }
+            }
+
+            await foreach (var obj in source.ListAsync(request.Filter, partition, at?.LastKey, ct).ConfigureAwait(false))
+            {
+                page.Add(obj);
+                if (page.Count == o.PageSize)
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                }
+            }
+
+            if (page.Count > 0)
+            {
+                await FlushAsync().ConfigureAwait(false);
+            }
+
+            await store.CompleteListingPartitionAsync(runId, partition.Id, ct).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return (listed, enqueued, reused);
+    }
+
+    /// <summary>The one-stream listing, resumed after <paramref name="startAfter"/>, with listing running ahead of publishing.</summary>
+    private async Task<(long Listed, long Enqueued, long Reused)> ListOneStreamAsync(Guid runId, ICatalogSource source, string? startAfter, EnqueueRequest request,
+        ISendEndpoint endpoint, IProgress<EnqueueProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
         long listed = 0, enqueued = 0, reused = 0;
         var lastReport = TimeSpan.Zero;
 
@@ -98,6 +181,9 @@ public sealed partial class EnqueueService(
             }
         }, listingCts.Token);
 
+        // Page N's checkpoint is written while page N+1 is looked up and sent: at most one checkpoint in flight, and
+        // checkpoints in page order, each after its own page's confirms (so the resume key never passes an unsent job).
+        Task checkpoint = Task.CompletedTask;
         try
         {
             var page = new List<CatalogObject>(o.PageSize);
@@ -113,10 +199,12 @@ public sealed partial class EnqueueService(
                     continue;
                 }
 
-                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                await checkpoint.ConfigureAwait(false);
+                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
-                reused += done;
+                reused += page.Count - sent;
                 page.Clear();
                 if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds))
                 {
@@ -127,29 +215,28 @@ public sealed partial class EnqueueService(
 
             if (page.Count > 0)
             {
-                var (sent, done) = await ProcessPageWithRetryAsync(run.Id, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+                await checkpoint.ConfigureAwait(false);
+                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
                 listed += page.Count;
                 enqueued += sent;
-                reused += done;
+                reused += page.Count - sent;
             }
 
+            await checkpoint.ConfigureAwait(false);
             await listing.ConfigureAwait(false);
         }
         finally
         {
             await listingCts.CancelAsync().ConfigureAwait(false);
+            // A failed pass still waits for its last checkpoint, so nothing writes after the caller saw it end.
+            await checkpoint.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
         }
 
-        await store.CompleteListingAsync(run.Id, cancellationToken).ConfigureAwait(false);
-        // Objects this complete listing no longer found are gone from the catalog: their results stop being current.
-        var superseded = await store.MarkSupersededMissingAsync(run.Id, cancellationToken).ConfigureAwait(false);
-        var final = new EnqueueProgress(listed, enqueued, reused, clock.Elapsed);
-        progress?.Report(final);
-        PassFinished(logger, runName, listed, enqueued, reused, superseded, clock.ElapsedMilliseconds);
-        return new EnqueueSummary(run.Id, runName, resumed, final, superseded);
+        return (listed, enqueued, reused);
     }
 
-    private async Task<(int Sent, int Reused)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
+    private async Task<(List<RunItemRecord> Items, int Sent)> ProcessPageWithRetryAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint,
         CancellationToken ct)
     {
         var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
@@ -162,6 +249,34 @@ public sealed partial class EnqueueService(
             catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, ct))
             {
                 PageRetrying(logger, page[0].Key, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
+                await Task.Delay(delays[attempt], ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Records a sent page's run items and resume key; idempotent, so retried alone on a database fault.</summary>
+    private async Task CheckpointWithRetryAsync(Guid runId, string? partition, List<RunItemRecord> items, string lastKey, int sent, CancellationToken ct)
+    {
+        var delays = retry.Get(RetryPolicyOptions.ProducerPage).Delays();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                if (partition is null)
+                {
+                    await store.RecordListedPageAsync(runId, items, lastKey, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await store.RecordListedPartitionPageAsync(runId, partition, items, lastKey, ct).ConfigureAwait(false);
+                }
+
+                metrics.EnqueuedPage(items.Count, sent);
+                return;
+            }
+            catch (Exception ex) when (attempt < delays.Count && IsTransient(ex, ct))
+            {
+                PageRetrying(logger, items[0].Uri, ex.GetType().Name, ex.Message, attempt + 1, delays.Count, (long)delays[attempt].TotalMilliseconds);
                 await Task.Delay(delays[attempt], ct).ConfigureAwait(false);
             }
         }
@@ -191,13 +306,12 @@ public sealed partial class EnqueueService(
         return false;
     }
 
-    private async Task<(int Sent, int Reused)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
+    private async Task<(List<RunItemRecord> Items, int Sent)> ProcessPageAsync(Guid runId, List<CatalogObject> page, EnqueueRequest request, ISendEndpoint endpoint, CancellationToken ct)
     {
         using var activity = PipelineMetrics.ActivitySource.StartActivity("pgpipe.enqueue.page");
         var versions = page.Select(p => new ObjectVersion(p.Uri, p.ETag)).ToList();
         var modelKey = request.Model.ToString();
-        await store.MarkSupersededByNewEtagAsync(versions, ct).ConfigureAwait(false);
-        var existing = await store.FindExistingResultsAsync(versions, modelKey, request.Tasks.Select(t => t.Prompt).ToList(), ct).ConfigureAwait(false);
+        var (_, existing) = await store.SupersedeAndFindExistingAsync(versions, modelKey, request.Tasks.Select(t => t.Prompt).ToList(), ct).ConfigureAwait(false);
         var items = new List<RunItemRecord>(page.Count);
         var sends = new List<Task>();
         using var gate = new SemaphoreSlim(options.Value.MaxInFlight);
@@ -205,7 +319,10 @@ public sealed partial class EnqueueService(
         var sent = 0;
         foreach (var obj in page)
         {
-            var pending = request.Tasks.Where(t => !existing.Contains(new ExistingResult(obj.Uri, obj.ETag, t.Prompt))).ToList();
+            // A page with no results at all (a first pass) shares the task list instead of filtering it per object.
+            IReadOnlyList<TaskSpec> pending = existing.Count == 0
+                ? request.Tasks
+                : request.Tasks.Where(t => !existing.Contains(new ExistingResult(obj.Uri, obj.ETag, t.Prompt))).ToList();
             items.Add(new RunItemRecord(obj.Uri, obj.ETag, obj.Size, pending.Count > 0));
             if (pending.Count == 0)
             {
@@ -229,9 +346,7 @@ public sealed partial class EnqueueService(
 
         // Every confirm must be in before the checkpoint: a page is recorded only once the broker holds its jobs.
         await Task.WhenAll(sends).ConfigureAwait(false);
-        await store.RecordListedPageAsync(runId, items, page[^1].Key, ct).ConfigureAwait(false);
-        metrics.EnqueuedPage(page.Count, sent);
-        return (sent, page.Count - sent);
+        return (items, sent);
     }
 
     private static async Task SendAsync(ISendEndpoint endpoint, ImageJob job, SemaphoreSlim gate, TimeSpan timeout, CancellationToken ct)

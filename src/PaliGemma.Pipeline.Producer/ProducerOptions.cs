@@ -29,4 +29,14 @@ public sealed class ProducerOptions
     /// </summary>
     [Range(1000, 600_000)]
     public int SendTimeoutMs { get; set; } = 30_000;
+
+    /// <summary>
+    /// Partitions listed at once (default 1: one listing stream, resumed from one key). Above 1, a source that can split
+    /// its listing (S3: one partition per prefix one '/' level below the root, plus the objects at that level) lists that
+    /// many partitions concurrently, each with its own pages and its own resume key, so a large bucket lists at several
+    /// times one stream's rate. Worth it when the catalog is spread over many prefixes; a single huge prefix is still one
+    /// stream. A local folder always lists as one stream.
+    /// </summary>
+    [Range(1, 64)]
+    public int ListConcurrency { get; set; } = 1;
 }

@@ -9,7 +9,14 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
 
     private readonly string _root = Directory.CreateTempSubdirectory("pgpipe-catalog-").FullName;
 
-    public void Dispose() => Directory.Delete(_root, recursive: true);
+    // The hash cache of these folders lives and dies with the test, not in the user's ~/.cache.
+    private readonly string _cache = Directory.CreateTempSubdirectory("pgpipe-catalog-cache-").FullName;
+
+    public void Dispose()
+    {
+        Directory.Delete(_root, recursive: true);
+        Directory.Delete(_cache, recursive: true);
+    }
 
     [Fact]
     public async Task Lists_recursively_in_utf8_byte_order_with_slash_keys()
@@ -122,7 +129,7 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
             Write($"f{i:D2}.jpg", new string('x', i + 1));
         }
 
-        var source = new LocalFolderCatalogSource(_root, new CatalogOptions { LocalHashParallelism = 8 });
+        var source = new LocalFolderCatalogSource(_root, new CatalogOptions { LocalHashParallelism = 8, LocalHashCacheFolder = _cache });
         var taken = new List<string>();
         await foreach (var item in source.ListAsync(CatalogFilter.All, CancellationToken.None))
         {
@@ -178,7 +185,7 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
     public async Task ReadAsync_refuses_paths_outside_the_catalog_and_oversized_files()
     {
         var inside = Write("big.bin", "0123456789ABC");
-        var source = new LocalFolderCatalogSource(_root, new CatalogOptions { MaxObjectBytes = 10 });
+        var source = new LocalFolderCatalogSource(_root, new CatalogOptions { MaxObjectBytes = 10, LocalHashCacheFolder = _cache });
 
         await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync("/etc/hostname", AbcSha256, CancellationToken.None));
         await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(Path.Combine(_root, "..", "elsewhere.jpg"), AbcSha256, CancellationToken.None));
@@ -187,7 +194,7 @@ public sealed class LocalFolderCatalogSourceTests : IDisposable
         Assert.Equal(13, tooLarge.Size);
     }
 
-    private LocalFolderCatalogSource Source() => new(_root, new CatalogOptions { LocalHashParallelism = 4 });
+    private LocalFolderCatalogSource Source() => new(_root, new CatalogOptions { LocalHashParallelism = 4, LocalHashCacheFolder = _cache });
 
     private string Write(string relative, string content)
     {

@@ -108,7 +108,7 @@ public sealed class LocalFolderPathSafetyTests : IDisposable
         // Given the catalog named by a link (as /data -> /mnt/disk1 on a host)
         var linkedRoot = Path.Combine(_base, "linked-catalog");
         Directory.CreateSymbolicLink(linkedRoot, _root);
-        var source = new LocalFolderCatalogSource(linkedRoot, new CatalogOptions { LocalHashParallelism = 2 });
+        var source = new LocalFolderCatalogSource(linkedRoot, new CatalogOptions { LocalHashParallelism = 2, LocalHashCacheFolder = Path.Combine(_base, "cache") });
 
         var item = Assert.Single(await ListAsync(source));
         var bytes = await source.ReadAsync(item.Uri, item.ETag, CancellationToken.None);
@@ -117,7 +117,7 @@ public sealed class LocalFolderPathSafetyTests : IDisposable
         await Assert.ThrowsAsync<CatalogUriException>(() => source.ReadAsync(Path.Combine(linkedRoot, "..", "private", "secret.jpg"), _outsideETag, CancellationToken.None));
     }
 
-    private LocalFolderCatalogSource Source() => new(_root, new CatalogOptions { LocalHashParallelism = 2 });
+    private LocalFolderCatalogSource Source() => new(_root, new CatalogOptions { LocalHashParallelism = 2, LocalHashCacheFolder = Path.Combine(_base, "cache") });
 
     private string Write(string relative, string content)
     {

@@ -326,6 +326,30 @@ public abstract class ResultStoreScenarios : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task A_parallel_listing_keeps_one_resume_key_per_partition_until_the_listing_completes()
+    {
+        var store = Store;
+
+        // Given a run whose partitions recorded pages independently, one of them listed to its end
+        var run = await store.CreateRunAsync(new RunDefinition("parallel", "s3://b/", Model, [Caption]), _ct);
+        Assert.Equal(1, await store.RecordListedPartitionPageAsync(run.Id, "prefix:a/", [new RunItemRecord("s3://b/a/1", "e", 1, true)], "a/1", _ct));
+        Assert.Equal(1, await store.RecordListedPartitionPageAsync(run.Id, "prefix:b/", [new RunItemRecord("s3://b/b/1", "e", 1, false)], "b/1", _ct));
+        Assert.Equal(1, await store.RecordListedPartitionPageAsync(run.Id, "prefix:a/", [new RunItemRecord("s3://b/a/2", "e", 1, true)], "a/2", _ct));
+        await store.CompleteListingPartitionAsync(run.Id, "prefix:b/", _ct);
+
+        // Then each partition resumes after its own last key, the run's single key stays unset, and counts add up
+        var partitions = await store.GetListingPartitionsAsync(run.Id, _ct);
+        Assert.Equal(new ListingPartition("a/2", false), partitions["prefix:a/"]);
+        Assert.Equal(new ListingPartition("b/1", true), partitions["prefix:b/"]);
+        var after = await store.GetRunAsync(run.Id, _ct);
+        Assert.Equal((null, 3L, 2L), (after!.LastListedKey, after.ListedCount, after.EnqueuedCount));
+
+        // And a completed listing drops them, so the next pass starts every partition from its beginning
+        await store.CompleteListingAsync(run.Id, _ct);
+        Assert.Empty(await store.GetListingPartitionsAsync(run.Id, _ct));
+    }
+
+    [SkippableFact]
     public async Task A_resumed_listing_never_duplicates_run_items()
     {
         var store = Store;
