@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -78,7 +79,7 @@ internal sealed class ChangeFeedReader(StoreContext store)
         }
     }
 
-    private static ChangeFeedRow ReadRow(System.Data.Common.DbDataReader reader) =>
+    private static ChangeFeedRow ReadRow(DbDataReader reader) =>
         new(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
             reader.GetNullableString(5), reader.GetNullableString(6), reader.GetBool(9), reader.GetUtcDateTime(10),
             new ChangeCursor(reader.GetLong(11), reader.GetLong(12)))

@@ -13,8 +13,10 @@ namespace PaliGemma.Pipeline.Data;
 /// <remarks>
 /// Who disposes: the builder owns the command <see cref="Build"/> returns (it reuses it after <see cref="Restart"/>),
 /// so whoever creates a builder disposes the builder with <c>using</c>, and nobody disposes a built command. Disposal
-/// is synchronous: a command holds no I/O to flush, and a plain <c>using</c> needs no ConfigureAwait. Readers are
-/// disposed asynchronously by whoever executes them (<see cref="StoreContext.ReadAsync{T}"/> for whole result sets).
+/// is synchronous: a command holds no I/O to flush, and a plain <c>using</c> needs no ConfigureAwait. The same holds for
+/// the few commands made directly with CreateCommand (Postgres array statements, LISTEN): their creator disposes them
+/// with <c>using</c>. Readers are disposed asynchronously by whoever executes them
+/// (<see cref="StoreContext.ReadAsync{T}"/> for whole result sets).
 /// </remarks>
 internal sealed class SqlCommandBuilder : IDisposable
 {
