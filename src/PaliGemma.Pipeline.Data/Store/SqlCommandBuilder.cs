@@ -7,24 +7,31 @@ namespace PaliGemma.Pipeline.Data;
 
 /// <summary>
 /// Builds one parameterised command for either provider. Values are always parameters, never inlined;
-/// only generated parameter names and fixed SQL fragments are concatenated.
+/// only generated parameter names and fixed SQL fragments are concatenated; provider-specific forms come from the
+/// <see cref="SqlDialect"/>.
 /// </summary>
-internal sealed class SqlCommandBuilder : IAsyncDisposable
+/// <remarks>
+/// Who disposes: the builder owns the command <see cref="Build"/> returns (it reuses it after <see cref="Restart"/>),
+/// so whoever creates a builder disposes the builder with <c>using</c>, and nobody disposes a built command. Disposal
+/// is synchronous: a command holds no I/O to flush, and a plain <c>using</c> needs no ConfigureAwait. The same holds for
+/// the few commands made directly with CreateCommand (Postgres array statements, LISTEN): their creator disposes them
+/// with <c>using</c>. Readers are disposed asynchronously by whoever executes them
+/// (<see cref="StoreContext.ReadAsync{T}"/> for whole result sets).
+/// </remarks>
+internal sealed class SqlCommandBuilder : IDisposable
 {
     private readonly DbCommand _command;
-    private readonly DatabaseProvider _provider;
+    private readonly SqlDialect _dialect;
     private int _next;
 
-    public SqlCommandBuilder(DbConnection connection, DbTransaction? transaction, DatabaseProvider provider)
+    public SqlCommandBuilder(DbConnection connection, DbTransaction? transaction, SqlDialect dialect)
     {
         _command = connection.CreateCommand();
         _command.Transaction = transaction;
-        _provider = provider;
+        _dialect = dialect;
     }
 
     public StringBuilder Sql { get; } = new();
-
-    public bool IsPostgres => _provider == DatabaseProvider.Postgres;
 
     public int ParameterCount => _next;
 
@@ -67,7 +74,7 @@ internal sealed class SqlCommandBuilder : IAsyncDisposable
     }
 
     /// <summary>Disposes the command (and with it SQLite's prepared statements).</summary>
-    public ValueTask DisposeAsync() => _command.DisposeAsync();
+    public void Dispose() => _command.Dispose();
 
     public string Text(string? value) => Add(value, DbType.String);
 
@@ -79,20 +86,14 @@ internal sealed class SqlCommandBuilder : IAsyncDisposable
 
     public string Double(double value) => Add(value, DbType.Double);
 
-    /// <summary>A JSON document: jsonb on Postgres, text on SQLite.</summary>
-    public string Json(string? value) => IsPostgres ? $"CAST({Text(value)} AS jsonb)" : Text(value);
+    /// <summary>A JSON document, in the dialect's JSON column type.</summary>
+    public string Json(string? value) => _dialect.Json(this, value);
 
-    /// <summary>Guids as uuid on Postgres; on SQLite as upper-case text, the form EF Core's SQLite provider uses.</summary>
-    public string Guid(Guid? value) =>
-        IsPostgres
-            ? Add(value, DbType.Guid)
-            : Add(value?.ToString("D").ToUpperInvariant(), DbType.String);
+    /// <summary>A Guid, in the form the dialect's EF Core provider stores.</summary>
+    public string Guid(Guid? value) => _dialect.Guid(this, value);
 
-    /// <summary>UTC timestamps: timestamptz on Postgres; ISO text on SQLite (same format EF Core writes).</summary>
-    public string Time(DateTime utc) =>
-        IsPostgres
-            ? Add(DateTime.SpecifyKind(utc, DateTimeKind.Utc), DbType.DateTime)
-            : Add(utc.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture), DbType.String);
+    /// <summary>A UTC timestamp, in the form the dialect's EF Core provider stores.</summary>
+    public string Time(DateTime utc) => _dialect.Time(this, utc);
 
     /// <summary>The command with the SQL so far; building again with unchanged SQL keeps the prepared statement.</summary>
     public DbCommand Build()
