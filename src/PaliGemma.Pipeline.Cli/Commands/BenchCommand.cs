@@ -7,6 +7,7 @@ using PaliGemma.Inference.Imaging;
 using PaliGemma.Inference.Onnx;
 using PaliGemma.Inference.Runtime;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
