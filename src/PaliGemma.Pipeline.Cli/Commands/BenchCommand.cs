@@ -20,7 +20,6 @@ internal static partial class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that print ratios against a baseline measured side by side.");
         command.Add(CreateInference());
-        command.Add(BenchPipelineCommand.Create());
         return command;
     }
 
