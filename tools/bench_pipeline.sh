@@ -2,10 +2,11 @@
 # End-to-end pipeline benchmark (S3 -> RabbitMQ -> worker -> Postgres) against the local services of
 # .ci/services.sh, with the raw decode+resize limit, producer and insert rates measured in the same process.
 #
-#   tools/bench_pipeline.sh [extra `pgpipe bench pipeline` options, e.g. --images 1000 --keys 100000]
+#   tools/bench_pipeline.sh [extra `pgpipe-bench pipeline` options, e.g. --images 1000 --keys 100000]
 #
-# Builds the CLI in Release (a Debug build would understate every rate) and uses the tiny fixture model
-# (56x56, so inference is negligible) unless --model is given.
+# Builds the benchmark (tools/PaliGemma.Pipeline.Benchmarks, not part of pgpipe) in Release (a Debug build would
+# understate every rate) and uses the tiny fixture model (56x56, so inference is negligible) unless --model is given,
+# and the scratch database pgpipe_bench unless --db is given.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -13,12 +14,13 @@ cd "$repo"
 set -a; source .ci/services.env; set +a
 export S3__ServiceUrl="$PGPIPE_TEST_S3" S3__AccessKey=S3RVER S3__SecretKey=S3RVER
 export Messaging__Transport=RabbitMq Messaging__Host=127.0.0.1 Messaging__Port=5672 Messaging__Username=guest Messaging__Password=guest
-# A scratch database of its own: the benchmark writes bench:// rows and runs that nobody else should see.
+# A scratch database of its own: the benchmark writes bench:// rows and runs that nobody else should see. It is
+# passed as --db: the benchmark never takes its database from Database__* settings.
 export PGPASSWORD=pgpipe
 psql -h 127.0.0.1 -U pgpipe -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='pgpipe_bench'" | grep -q 1 \
   || psql -h 127.0.0.1 -U pgpipe -d postgres -qc "CREATE DATABASE pgpipe_bench"
-export Database__Provider=Postgres Database__ConnectionString="${PGPIPE_TEST_POSTGRES/Database=postgres/Database=pgpipe_bench}"
-dotnet build src/PaliGemma.Pipeline.Cli -c Release -v q -nologo >/dev/null
+db="${PGPIPE_TEST_POSTGRES/Database=postgres/Database=pgpipe_bench}"
+dotnet build tools/PaliGemma.Pipeline.Benchmarks -c Release -v q -nologo >/dev/null
 # The runtime promotes a method to tier 1 only after 100 ms without new tier-0 JIT activity; a process that keeps
 # meeting new code (warm-up, then timing) defers that, and a profile of the timed phase showed the tiering thread
 # (libclrjit) at 15% of this process's CPU, about 1 ms per image, rising through the phase. A worker that runs for
@@ -27,4 +29,6 @@ dotnet build src/PaliGemma.Pipeline.Cli -c Release -v q -nologo >/dev/null
 export DOTNET_TC_CallCountingDelayMs="${DOTNET_TC_CallCountingDelayMs:-0}"
 model=()
 [[ " $* " == *" --model "* || " $* " == *" -m "* ]] || model=(--model tests/fixtures/models/tiny)
-exec src/PaliGemma.Pipeline.Cli/bin/Release/net10.0/pgpipe bench pipeline "${model[@]}" "$@"
+scratch=()
+[[ " $* " == *" --db "* ]] || scratch=(--db "$db")
+exec tools/PaliGemma.Pipeline.Benchmarks/bin/Release/net10.0/pgpipe-bench pipeline "${model[@]}" "${scratch[@]}" "$@"

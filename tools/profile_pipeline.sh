@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CPU profile of the timed phase of `pgpipe bench pipeline` with Linux perf (needs root or
+# CPU profile of the timed phase of `pgpipe-bench pipeline` with Linux perf (needs root or
 # perf_event_paranoid <= 1): starts tools/bench_pipeline.sh, waits for the warm-up to finish, records
 # pgpipe for SECONDS, then prints the hottest symbols and the share per component.
 #
@@ -18,7 +18,7 @@ export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
 bench=$!
 for _ in $(seq 1 1500); do grep -q "^warm-up:" "$out/bench.txt" 2>/dev/null && break; kill -0 "$bench" 2>/dev/null || break; sleep 0.2; done
 grep -q "^warm-up:" "$out/bench.txt" || { cat "$out/bench.txt" >&2; echo "the benchmark ended before its warm-up finished" >&2; exit 1; }
-pid="$(pgrep -n -f "pgpipe bench pipeline")"
+pid="$(pgrep -n -f "pgpipe-bench pipeline")"
 perf record -F 499 -g -p "$pid" -o "$out/perf.data" -- sleep "$seconds" > "$out/record.txt" 2>&1
 wait "$bench"
 grep -E "^pipeline:|CPU per image" "$out/bench.txt"

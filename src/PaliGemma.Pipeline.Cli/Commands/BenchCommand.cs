@@ -7,6 +7,7 @@ using PaliGemma.Inference.Imaging;
 using PaliGemma.Inference.Onnx;
 using PaliGemma.Inference.Runtime;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 
@@ -19,7 +20,6 @@ internal static partial class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that print ratios against a baseline measured side by side.");
         command.Add(CreateInference());
-        command.Add(BenchPipelineCommand.Create());
         return command;
     }
 

@@ -10,7 +10,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PaliGemma.Inference.Imaging;
-using PaliGemma.Inference.Tasks;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
@@ -21,19 +20,21 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace PaliGemma.Pipeline.Cli.Commands;
+namespace PaliGemma.Pipeline.Benchmarks;
 
 /// <summary>
-/// <c>pgpipe bench pipeline</c>: end-to-end images/s through S3 -> RabbitMQ -> worker -> Postgres beside the raw
+/// <c>pgpipe-bench pipeline</c>: end-to-end images/s through S3 -> RabbitMQ -> worker -> Postgres beside the raw
 /// decode+resize rate of the same bytes in this process (the CPU limit), producer enumerate+enqueue rate with peak
-/// memory, and the Postgres batch insert rate. Services come from configuration (S3__*, Messaging__*, Database__*),
-/// as for every other command; tools/bench_pipeline.sh sets them from .ci/services.env.
+/// memory, and the Postgres batch insert rate. S3 and RabbitMQ come from configuration (S3__*, Messaging__*); the
+/// database only from <c>--db</c>, because every phase writes bench rows and runs, and a benchmark that picked up the
+/// configured store would write them into a user's results. tools/bench_pipeline.sh passes its scratch database.
 /// </summary>
-internal static class BenchPipelineCommand
+internal static class PipelineBenchmark
 {
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "A tiny model folder (inference must be negligible), e.g. tests/fixtures/models/tiny.", Required = true };
+        var db = new Option<string?>("--db") { Description = "Connection string of a scratch Postgres database to write bench rows and runs into (required: Database__* settings are never used)." };
         var images = new Option<int>("--images") { Description = "JPEGs to generate and push through the pipeline.", DefaultValueFactory = _ => 1000 };
         var width = new Option<int>("--width") { DefaultValueFactory = _ => 1200 };
         var height = new Option<int>("--height") { DefaultValueFactory = _ => 900 };
@@ -48,35 +49,77 @@ internal static class BenchPipelineCommand
         var storeRows = new Option<int>("--store-rows") { Description = "Rows written by the Postgres insert benchmark (0 skips).", DefaultValueFactory = _ => 20_000 };
         var workDir = new Option<string>("--work-dir") { Description = "Scratch folder for the local-folder key set (kept for re-runs).", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "pgpipe-bench-pipeline") };
         var skipPipeline = new Option<bool>("--skip-pipeline") { Description = "Only the producer and store benchmarks." };
-        var management = new Option<string>("--rabbitmq-management") { Description = "RabbitMQ management API, used to delete the benchmark's queues afterwards.", DefaultValueFactory = _ => "http://127.0.0.1:15672" };
+        var management = new Option<string>("--rabbitmq-management") { Description = "RabbitMQ management API, used to delete the benchmark's queues afterwards, with the Messaging:Username and password.", DefaultValueFactory = _ => "http://127.0.0.1:15672" };
         var command = new Command("pipeline", "End-to-end S3 -> RabbitMQ -> worker -> Postgres images/s vs the raw decode+resize limit; producer and insert rates.");
-        foreach (var o in new Option[] { model, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, listConcurrency, storeRows, workDir, skipPipeline, management })
+        foreach (var o in new Option[] { model, db, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, listConcurrency, storeRows, workDir, skipPipeline, management })
         {
             command.Add(o);
         }
 
-        command.SetAction(async (r, ct) => await RunAsync(new Settings(await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", Console.Error, ct).ConfigureAwait(false), r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
+        command.SetAction(async (r, ct) => await RunAsync(new Settings(r.GetValue(model)!, r.GetValue(db), r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
             r.GetValue(maxNew), r.GetValue(keys)!, r.GetValue(s3Keys)!, r.GetValue(nightlyFiles), r.GetValue(nightlyFileKb), r.GetValue(listConcurrency), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct).ConfigureAwait(false));
         return command;
     }
 
-    private sealed record Settings(string Model, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int[] Keys, int[] S3Keys, int NightlyFiles, int NightlyFileKb, int ListConcurrency, int StoreRows,
-        string WorkDir, bool SkipPipeline, string Management, int WarmupImages);
+    private sealed record Settings(string Model, string? Db, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int[] Keys, int[] S3Keys, int NightlyFiles, int NightlyFileKb, int ListConcurrency, int StoreRows,
+        string WorkDir, bool SkipPipeline, string Management, int WarmupImages)
+    {
+        /// <summary>Management API credentials, from the messaging settings; set by <see cref="RunAsync"/>.</summary>
+        public (string User, string Password) ManagementLogin { get; init; } = (string.Empty, string.Empty);
+
+        /// <summary>
+        /// Configuration that wins over every other source in each host the benchmark builds: the --db database, so
+        /// Database__* from appsettings or the environment can never redirect the writes into a user's store.
+        /// </summary>
+        public Dictionary<string, string?> Overrides(params (string Key, string? Value)[] more)
+        {
+            var result = new Dictionary<string, string?>
+            {
+                ["Database:Provider"] = nameof(DatabaseProvider.Postgres),
+                ["Database:ConnectionString"] = Db,
+                ["Database:ConnectionStringFile"] = null,
+                ["Database:PasswordFile"] = null,
+                ["Database:SslMode"] = null,
+                ["Database:RootCertificate"] = null,
+                ["Database:WorkerRole"] = null,
+                ["Database:ProducerRole"] = null,
+                ["Database:ReaderRole"] = null,
+                ["Logging:LogLevel:Default"] = "Warning",
+            };
+            foreach (var (key, value) in more)
+            {
+                result[key] = value;
+            }
+
+            return result;
+        }
+    }
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     private static async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
+        if (string.IsNullOrWhiteSpace(s.Db))
+        {
+            return Fail("--db is required: pass the connection string of a scratch Postgres database (the benchmark writes bench rows and runs there, and never into the configured Database__* store).");
+        }
+
+        if (!Directory.Exists(s.Model))
+        {
+            return Fail($"--model {s.Model}: no such folder (the benchmark takes a model folder, e.g. tests/fixtures/models/tiny).");
+        }
+
         var configuration = new ConfigurationBuilder().AddPipelineSources().Build();
         var s3Options = configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options();
         var messaging = configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
-        var database = configuration.GetSection(DatabaseOptions.SectionName).Get<DatabaseOptions>() ?? new DatabaseOptions();
-        if (messaging.Transport != TransportKind.RabbitMq || database.Provider != DatabaseProvider.Postgres || string.IsNullOrWhiteSpace(s3Options.ServiceUrl) && string.IsNullOrWhiteSpace(s3Options.AccessKey))
+        if (messaging.Transport != TransportKind.RabbitMq || string.IsNullOrWhiteSpace(s3Options.ServiceUrl) && string.IsNullOrWhiteSpace(s3Options.AccessKey))
         {
-            return HostCommandSupport.Fail("bench pipeline measures the distributed path: set Messaging__Transport=RabbitMq, Database__Provider=Postgres with Database__ConnectionString, and S3__ServiceUrl/S3__AccessKey/S3__SecretKey (tools/bench_pipeline.sh does this from .ci/services.env).");
+            return Fail("pgpipe-bench pipeline measures the distributed path: set Messaging__Transport=RabbitMq and S3__ServiceUrl/S3__AccessKey/S3__SecretKey (tools/bench_pipeline.sh does this from .ci/services.env).");
         }
 
-        Console.WriteLine(string.Create(Inv, $"bench pipeline: {Environment.ProcessorCount} logical CPUs; S3 {s3Options.ServiceUrl}; RabbitMQ {messaging.Host}:{messaging.Port}; Postgres {database.Provider}"));
+        s = s with { ManagementLogin = (messaging.Username, messaging.ResolvePassword()) };
+        Console.WriteLine(string.Create(Inv,
+            $"pgpipe-bench pipeline: {Environment.ProcessorCount} logical CPUs; S3 {s3Options.ServiceUrl}; RabbitMQ {messaging.Host}:{messaging.Port}, management {s.Management} as {messaging.Username}; Postgres {ConnectionStringRedactor.Redact(s.Db)}"));
         using var s3 = S3ClientFactory.Create(s3Options);
         await EnsureBucketAsync(s3, s.Bucket, ct).ConfigureAwait(false);
         var rows = new List<string>();
@@ -140,13 +183,7 @@ internal static class BenchPipelineCommand
             await UploadAsync(s3, s.Bucket, Enumerable.Range(0, warmupCount).Select(i => ($"{warmupPrefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
             Console.WriteLine(string.Create(Inv, $"uploaded to s3://{s.Bucket}/{prefix} in {sw.Elapsed.TotalSeconds:0.0} s"));
 
-            var overrides = new Dictionary<string, string?>
-            {
-                ["Worker:Model"] = modelCopy,
-                ["Observability:Port"] = "0",
-                ["Logging:LogLevel:Default"] = "Warning",
-            };
-            var builder = PipelineConfiguration.CreateHostBuilder(null, overrides);
+            var builder = PipelineConfiguration.CreateHostBuilder(null, s.Overrides(("Worker:Model", modelCopy), ("Observability:Port", "0")));
             builder.AddWorker();
             builder.AddProducer(withBus: false);
             using var host = builder.Build();
@@ -245,7 +282,7 @@ internal static class BenchPipelineCommand
             finally
             {
                 await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-                await DeleteQueueAsync(s.Management, key.QueueName, CancellationToken.None).ConfigureAwait(false);
+                await DeleteQueueAsync(s, key.QueueName, CancellationToken.None).ConfigureAwait(false);
             }
         }
         finally
@@ -263,7 +300,7 @@ internal static class BenchPipelineCommand
         {
             var folder = Path.Combine(s.WorkDir, $"keys-{count}");
             EnsureFolder(folder, count, 1);
-            rows.Add(await MeasureNightlyAsync(folder, $"local folder, {count} keys", null, ct).ConfigureAwait(false));
+            rows.Add(await MeasureNightlyAsync(s, folder, $"local folder, {count} keys", null, ct).ConfigureAwait(false));
         }
 
         if (s.NightlyFiles > 0)
@@ -271,7 +308,7 @@ internal static class BenchPipelineCommand
             // Files of a realistic size: what a nightly pass reads from disk (before the hash cache: every byte).
             var folder = Path.Combine(s.WorkDir, $"photos-{s.NightlyFiles}x{s.NightlyFileKb}k");
             EnsureFolder(folder, s.NightlyFiles, s.NightlyFileKb * 1024);
-            rows.Add(await MeasureNightlyAsync(folder, $"local folder, {s.NightlyFiles} files of {s.NightlyFileKb} KiB", null, ct).ConfigureAwait(false));
+            rows.Add(await MeasureNightlyAsync(s, folder, $"local folder, {s.NightlyFiles} files of {s.NightlyFileKb} KiB", null, ct).ConfigureAwait(false));
         }
 
         foreach (var count in s.S3Keys.Where(k => k > 0))
@@ -284,10 +321,10 @@ internal static class BenchPipelineCommand
                 rows.Add(string.Create(Inv, $"| s3rver upload of {count} one-byte objects (32 parallel PUTs) | {count / sw.Elapsed.TotalSeconds:0} objects/s ({sw.Elapsed.TotalSeconds:0.0} s) |"));
             }
 
-            rows.Add(await MeasureNightlyAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, one listing stream", (s3, s.Bucket, prefix), ct).ConfigureAwait(false));
+            rows.Add(await MeasureNightlyAsync(s, $"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, one listing stream", (s3, s.Bucket, prefix), ct).ConfigureAwait(false));
             if (s.ListConcurrency > 1)
             {
-                rows.Add(await MeasureNightlyAsync($"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, Producer:ListConcurrency={s.ListConcurrency}", (s3, s.Bucket, prefix), ct,
+                rows.Add(await MeasureNightlyAsync(s, $"s3://{s.Bucket}/{prefix}", $"s3rver, {count} keys, Producer:ListConcurrency={s.ListConcurrency}", (s3, s.Bucket, prefix), ct,
                     s.ListConcurrency).ConfigureAwait(false));
             }
         }
@@ -337,17 +374,12 @@ internal static class BenchPipelineCommand
         return count;
     }
 
-    private static async Task<string> MeasureNightlyAsync(string source, string label, (IAmazonS3 Client, string Bucket, string Prefix)? raw, CancellationToken ct,
+    private static async Task<string> MeasureNightlyAsync(Settings s, string source, string label, (IAmazonS3 Client, string Bucket, string Prefix)? raw, CancellationToken ct,
         int listConcurrency = 1)
     {
         // A model key nobody serves: the producer needs no model files, and its queue is deleted afterwards.
         var key = new ModelKey("bench-producer-" + Guid.NewGuid().ToString("N")[..8], "fp32");
-        var builder = PipelineConfiguration.CreateHostBuilder(null, new Dictionary<string, string?>
-        {
-            ["Observability:Port"] = "0",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Producer:ListConcurrency"] = listConcurrency.ToString(Inv),
-        });
+        var builder = PipelineConfiguration.CreateHostBuilder(null, s.Overrides(("Observability:Port", "0"), ("Producer:ListConcurrency", listConcurrency.ToString(Inv))));
         builder.AddProducer();
         using var host = builder.Build();
         var store = host.Services.GetRequiredService<ResultStore>();
@@ -359,7 +391,7 @@ internal static class BenchPipelineCommand
             // First listing: on a local folder it reads every file (no hash known yet); its objects seed the results.
             var sw = Stopwatch.StartNew();
             var readBefore = ReadIoField("rchar:");
-            var seeded = await SeedResultsAsync(host.Services.GetRequiredService<IConfiguration>(), catalog, key.ToString(), ct).ConfigureAwait(false);
+            var seeded = await SeedResultsAsync(s.Db!, catalog, key.ToString(), ct).ConfigureAwait(false);
             var firstListing = sw.Elapsed;
             var firstRead = ReadIoField("rchar:") - readBefore;
 
@@ -409,7 +441,7 @@ internal static class BenchPipelineCommand
         finally
         {
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            var deleted = await DeleteQueueAsync("http://127.0.0.1:15672", key.QueueName, CancellationToken.None).ConfigureAwait(false);
+            var deleted = await DeleteQueueAsync(s, key.QueueName, CancellationToken.None).ConfigureAwait(false);
             if (!deleted)
             {
                 Console.Error.WriteLine($"warning: could not delete queue {key.QueueName}; purge it by hand.");
@@ -421,9 +453,8 @@ internal static class BenchPipelineCommand
     /// Lists <paramref name="catalog"/> once and gives every object a result of <paramref name="model"/>, in bulk
     /// statements of 10,000 rows, so that the passes measured after it find nothing to do.
     /// </summary>
-    private static async Task<long> SeedResultsAsync(IConfiguration configuration, ICatalogSource catalog, string model, CancellationToken ct)
+    private static async Task<long> SeedResultsAsync(string connectionString, ICatalogSource catalog, string model, CancellationToken ct)
     {
-        var connectionString = configuration.GetSection(DatabaseOptions.SectionName).Get<DatabaseOptions>()!.ConnectionString;
         await using var connection = new Npgsql.NpgsqlConnection(connectionString);
         await connection.OpenAsync(ct).ConfigureAwait(false);
         var uris = new List<string>(10_000);
@@ -463,7 +494,7 @@ internal static class BenchPipelineCommand
 
     private static async Task StoreAsync(Settings s, List<string> rows, CancellationToken ct)
     {
-        var builder = PipelineConfiguration.CreateHostBuilder(null, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" });
+        var builder = PipelineConfiguration.CreateHostBuilder(null, s.Overrides());
         builder.Services.AddPipelineData(builder.Configuration);
         using var host = builder.Build();
         var store = host.Services.GetRequiredService<ResultStore>();
@@ -472,9 +503,25 @@ internal static class BenchPipelineCommand
         foreach (var (batch, writers) in new[] { (8, 2), (100, 2), (500, 4) })
         {
             var r = await StoreBenchmark.RunAsync(store, s.StoreRows, batch, writers, ct).ConfigureAwait(false);
+            // A rate is only worth printing if every row it counts was committed.
+            var landed = await CountRowsAsync(s.Db!, r.UriPrefix, ct).ConfigureAwait(false);
+            if (landed != r.Rows)
+            {
+                throw new InvalidOperationException(string.Create(Inv, $"store benchmark: {landed} of {r.Rows} rows under {r.UriPrefix} were committed."));
+            }
+
             Console.WriteLine(string.Create(Inv, $"store: {r.Rows} rows, batch {r.BatchSize}, {r.Writers} writers: {r.RowsPerSecond:0} rows/s"));
             rows.Add(string.Create(Inv, $"| Postgres insert (ResultStore.WriteBatchAsync), batch {r.BatchSize}, {r.Writers} writers, {r.Rows} rows | {r.RowsPerSecond:0} rows/s |"));
         }
+    }
+
+    private static async Task<long> CountRowsAsync(string connectionString, string uriPrefix, CancellationToken ct)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM results WHERE starts_with(uri, @p)", connection);
+        command.Parameters.AddWithValue("p", uriPrefix);
+        return (long)(await command.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     /// <summary>Deterministic 1 MP-class JPEGs with varied content: gradients, waves, blocks and mild noise.</summary>
@@ -541,12 +588,13 @@ internal static class BenchPipelineCommand
         }
     }
 
-    private static async Task<bool> DeleteQueueAsync(string management, string queue, CancellationToken ct)
+    private static async Task<bool> DeleteQueueAsync(Settings s, string queue, CancellationToken ct)
     {
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri(management), Timeout = TimeSpan.FromSeconds(10) };
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.ASCII.GetBytes("guest:guest")));
+            using var http = new HttpClient { BaseAddress = new Uri(s.Management), Timeout = TimeSpan.FromSeconds(10) };
+            var (user, password) = s.ManagementLogin;
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
             using var response = await http.DeleteAsync(new Uri($"/api/queues/%2F/{Uri.EscapeDataString(queue)}", UriKind.Relative), ct).ConfigureAwait(false);
             // A pass that sent nothing never declared its queue.
             return response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.NotFound;
@@ -555,6 +603,13 @@ internal static class BenchPipelineCommand
         {
             return false;
         }
+    }
+
+    /// <summary>A one-line usage error, as pgpipe's own commands give one, and exit code 2.</summary>
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return 2;
     }
 
     private static void CopyFolder(string source, string target)

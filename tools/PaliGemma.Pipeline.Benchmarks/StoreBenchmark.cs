@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Data;
+
+namespace PaliGemma.Pipeline.Benchmarks;
 
 /// <summary>Outcome of <see cref="StoreBenchmark.RunAsync"/>.</summary>
-public sealed record StoreBenchmarkResult(DatabaseProvider Provider, int Rows, int BatchSize, int Writers, TimeSpan Elapsed)
+internal sealed record StoreBenchmarkResult(DatabaseProvider Provider, int Rows, int BatchSize, int Writers, TimeSpan Elapsed, string UriPrefix)
 {
     /// <summary>Committed result rows per second over the whole run.</summary>
     public double RowsPerSecond => Rows / Elapsed.TotalSeconds;
@@ -12,10 +14,10 @@ public sealed record StoreBenchmarkResult(DatabaseProvider Provider, int Rows, i
 
 /// <summary>
 /// Measures the batch upsert path a worker uses (<see cref="ResultStore.WriteBatchAsync"/>) with synthetic
-/// caption-sized rows. For `pgpipe bench`; not a unit test. Writes rows under bench://&lt;random&gt;/ URIs into the
-/// configured database, so point it at a scratch database.
+/// caption-sized rows. For <c>pgpipe-bench pipeline</c>; not a unit test. Writes rows under bench://&lt;random&gt;/ URIs
+/// into the store it is given, which the benchmark builds only from its explicit --db scratch database.
 /// </summary>
-public static class StoreBenchmark
+internal static class StoreBenchmark
 {
     /// <summary>Writes <paramref name="rows"/> results in batches from <paramref name="writers"/> concurrent writers.</summary>
     public static async Task<StoreBenchmarkResult> RunAsync(ResultStore store, int rows, int batchSize, int writers, CancellationToken cancellationToken)
@@ -44,7 +46,7 @@ public static class StoreBenchmark
             }
         }));
         stopwatch.Stop();
-        return new StoreBenchmarkResult(store.Provider, rows, batchSize, writers, stopwatch.Elapsed);
+        return new StoreBenchmarkResult(store.Provider, rows, batchSize, writers, stopwatch.Elapsed, $"bench://{tag}/");
     }
 
     private static ResultRecord Row(string tag, int i) =>
