@@ -184,9 +184,20 @@ public sealed partial class EnqueueService(
         // Page N's checkpoint is written while page N+1 is looked up and sent: at most one checkpoint in flight, and
         // checkpoints in page order, each after its own page's confirms (so the resume key never passes an unsent job).
         Task checkpoint = Task.CompletedTask;
+        var page = new List<CatalogObject>(o.PageSize);
+        async Task SendPageAsync()
+        {
+            var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
+            await checkpoint.ConfigureAwait(false);
+            checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
+            listed += page.Count;
+            enqueued += sent;
+            reused += page.Count - sent;
+            page.Clear();
+        }
+
         try
         {
-            var page = new List<CatalogObject>(o.PageSize);
             while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 while (page.Count < o.PageSize && channel.Reader.TryRead(out var obj))
@@ -199,13 +210,7 @@ public sealed partial class EnqueueService(
                     continue;
                 }
 
-                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
-                await checkpoint.ConfigureAwait(false);
-                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
-                listed += page.Count;
-                enqueued += sent;
-                reused += page.Count - sent;
-                page.Clear();
+                await SendPageAsync().ConfigureAwait(false);
                 if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(o.ProgressIntervalSeconds))
                 {
                     lastReport = clock.Elapsed;
@@ -215,12 +220,7 @@ public sealed partial class EnqueueService(
 
             if (page.Count > 0)
             {
-                var (items, sent) = await ProcessPageWithRetryAsync(runId, page, request, endpoint, cancellationToken).ConfigureAwait(false);
-                await checkpoint.ConfigureAwait(false);
-                checkpoint = CheckpointWithRetryAsync(runId, null, items, page[^1].Key, sent, cancellationToken);
-                listed += page.Count;
-                enqueued += sent;
-                reused += page.Count - sent;
+                await SendPageAsync().ConfigureAwait(false);
             }
 
             await checkpoint.ConfigureAwait(false);

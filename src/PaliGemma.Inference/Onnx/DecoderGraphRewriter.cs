@@ -37,6 +37,24 @@ public static class DecoderGraphRewriter
     // Softmax-like ops are position-wise only when they normalise over the vocabulary (last) axis.
     private static readonly HashSet<string> LastAxisOnly = new(StringComparer.Ordinal) { "Softmax", "LogSoftmax", "Hardmax" };
 
+    /// <summary>Parses the decoder, or says why the rewriter leaves it alone (an unreadable model is never an error here).</summary>
+    private static bool TryParse(ReadOnlySpan<byte> modelProto, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out OnnxGraph? graph,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out RewriteResult? refused)
+    {
+        try
+        {
+            graph = OnnxGraph.Parse(modelProto);
+            refused = null;
+            return true;
+        }
+        catch (InvalidDataException ex)
+        {
+            graph = null;
+            refused = RewriteResult.Refused($"Not a ModelProto this rewriter can read: {ex.Message}");
+            return false;
+        }
+    }
+
     /// <summary>
     /// Rewrites a serialized ModelProto so that the graph output <paramref name="logitsOutputName"/> holds only the
     /// last position ([B,1,V] instead of [B,S,V]).
@@ -47,14 +65,9 @@ public static class DecoderGraphRewriter
     public static RewriteResult TrySliceLastPosition(ReadOnlySpan<byte> modelProto, string logitsOutputName = "logits")
     {
         ArgumentNullException.ThrowIfNull(logitsOutputName);
-        OnnxGraph graph;
-        try
+        if (!TryParse(modelProto, out var graph, out var unreadable))
         {
-            graph = OnnxGraph.Parse(modelProto);
-        }
-        catch (InvalidDataException ex)
-        {
-            return RewriteResult.Refused($"Not a ModelProto this rewriter can read: {ex.Message}");
+            return unreadable;
         }
 
         var plan = Plan(graph, logitsOutputName);
@@ -140,14 +153,9 @@ public static class DecoderGraphRewriter
     public static RewriteResult TryAddGreedyHead(ReadOnlySpan<byte> modelProto, bool trackMargin, string logitsOutputName = "logits")
     {
         ArgumentNullException.ThrowIfNull(logitsOutputName);
-        OnnxGraph graph;
-        try
+        if (!TryParse(modelProto, out var graph, out var unreadable))
         {
-            graph = OnnxGraph.Parse(modelProto);
-        }
-        catch (InvalidDataException ex)
-        {
-            return RewriteResult.Refused($"Not a ModelProto this rewriter can read: {ex.Message}");
+            return unreadable;
         }
 
         if (graph.DefaultOpset is not { } opset || opset < 11)
