@@ -7,6 +7,7 @@ using PaliGemma.Inference.Imaging;
 using PaliGemma.Inference.Onnx;
 using PaliGemma.Inference.Runtime;
 using PaliGemma.Inference.Tasks;
+using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
@@ -50,15 +51,26 @@ internal static partial class BenchCommand
         }
 
         command.SetAction(async (r, ct) => await RunInferenceAsync(new InferenceBenchSettings(
-            await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", Console.Error, ct).ConfigureAwait(false), r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
+            await ModelSource.ResolveFolderAsync(r.GetValue(model)!, "fp32", new CommandContext(r.InvocationConfiguration.Output, r.InvocationConfiguration.Error), ct).ConfigureAwait(false), r.GetValue(images)!, r.GetValue(prompt)!, r.GetValue(batches)!, r.GetValue(maxNew), r.GetValue(threads),
             Math.Max(1, r.GetValue(iterations)), r.GetValue(skipReference), r.GetValue(script), r.GetValue(spinning), Math.Max(1, r.GetValue(rounds)),
-            r.GetValue(device), r.GetValue(rewriteOnly), r.GetValue(hostBound), r.GetValue(json)), ct).ConfigureAwait(false));
+            r.GetValue(device), r.GetValue(rewriteOnly), r.GetValue(hostBound), r.GetValue(json))
+        {
+            Output = r.InvocationConfiguration.Output,
+            Error = r.InvocationConfiguration.Error,
+        }, ct).ConfigureAwait(false));
         return command;
     }
 
     private sealed record InferenceBenchSettings(string Model, string[] Images, string Prompt, int[] Batches, int MaxNewTokens, int Threads,
         int Iterations, bool SkipReference, string? ReferenceScript, bool AllowSpinning, int Rounds, ExecutionDevice Device = ExecutionDevice.Cpu,
-        bool RewriteOnly = false, bool HostBound = false, bool Json = false);
+        bool RewriteOnly = false, bool HostBound = false, bool Json = false)
+    {
+        /// <summary>The invocation's output writer: the report, or the JSON lines in --json mode.</summary>
+        public required TextWriter Output { get; init; }
+
+        /// <summary>The invocation's error writer: the report in --json mode.</summary>
+        public required TextWriter Error { get; init; }
+    }
 
     private sealed record Measurement(string Name, int Batch, double ImagesPerSecond, long GeneratedTokens, double OrtShare, long PeakManagedBytes,
         TransferFigures? Transfers = null, string? Device = null);
@@ -72,7 +84,7 @@ internal static partial class BenchCommand
     }
 
     /// <summary>The report: stdout normally; stderr in --json mode, where stdout carries only the JSON lines.</summary>
-    private static TextWriter Report(InferenceBenchSettings s) => s.Json ? Console.Error : Console.Out;
+    private static TextWriter Report(InferenceBenchSettings s) => s.Json ? s.Error : s.Output;
 
     private static async Task<int> RunInferenceAsync(InferenceBenchSettings s, CancellationToken ct)
     {
@@ -184,8 +196,8 @@ internal static partial class BenchCommand
                     ["pinned_host_buffers"] = t.Pinned,
                     ["peak_managed_mb"] = Math.Round(ours.PeakManagedBytes / 1048576.0, 1),
                 };
-                Console.Out.WriteLine(JsonSerializer.Serialize(line));
-                Console.Out.Flush();
+                s.Output.WriteLine(JsonSerializer.Serialize(line));
+                s.Output.Flush();
             }
         }
 

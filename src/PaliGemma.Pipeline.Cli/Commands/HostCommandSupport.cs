@@ -88,17 +88,6 @@ internal static class HostCommandSupport
     }
 
     /// <summary>
-    /// Prints a usage error on the process's stderr and returns <see cref="ExitCodes.Usage"/>: for the pipeline
-    /// benchmark, which is not a product command. Product commands throw and let <see cref="CommandRunner"/> report.
-    /// </summary>
-    public static int Fail(string message)
-    {
-        // Last line of defence: an exception message that quotes a connection string or URI never shows its password.
-        Console.Error.WriteLine($"error: {ConnectionStringRedactor.Redact(message)}");
-        return ExitCodes.Usage;
-    }
-
-    /// <summary>
     /// Checks, before a host starts, that the store exists, is migrated and accepts the login, and (with RabbitMQ) that
     /// the broker answers and accepts the login, so those mistakes end the command at once with one line instead of
     /// retries. <paramref name="configuration"/> is the host's merged configuration.

@@ -14,11 +14,10 @@ namespace PaliGemma.Pipeline.Cli.Commands;
 /// </summary>
 internal static class ModelSource
 {
-    /// <summary>Returns a model folder for <paramref name="model"/>; text that is neither a folder nor a repo id is returned unchanged, so the loader reports it.</summary>
-    public static Task<string> ResolveFolderAsync(string model, string dtype, TextWriter progressWriter, CancellationToken cancellationToken) =>
-        ResolveFolderAsync(model, dtype, new CommandContext(Console.Out, progressWriter), cancellationToken);
-
-    /// <summary>As above, with progress and logs on the command's error writer.</summary>
+    /// <summary>
+    /// Returns a model folder for <paramref name="model"/>, with progress and logs on the command's error writer; text
+    /// that is neither a folder nor a repo id is returned unchanged, so the loader reports it.
+    /// </summary>
     public static async Task<string> ResolveFolderAsync(string model, string dtype, CommandContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
