@@ -99,7 +99,10 @@ public sealed class ImageJobBatchConsumer(
             try
             {
                 var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, deadline.Token).ConfigureAwait(false);
+                deadline.Token.ThrowIfCancellationRequested();
                 await GenerateAsync(model, work, decoded, modelKey, results, failures, images, deadline.Token).ConfigureAwait(false);
+                // A stage that finished its last step after the limit still ran past it: the batch is abandoned all the same.
+                deadline.Token.ThrowIfCancellationRequested();
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
             {
@@ -146,6 +149,7 @@ public sealed class ImageJobBatchConsumer(
         var parallelism = options.Value.DecodeParallelism > 0 ? options.Value.DecodeParallelism : Environment.ProcessorCount;
         await Parallel.ForEachAsync(Enumerable.Range(0, work.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
         {
+            token.ThrowIfCancellationRequested();
             var job = work[i].Job;
             try
             {
