@@ -93,7 +93,8 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var database = fixture.Control.Postgres;
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-postgres");
         var (listed, bad) = await PrepareAsync(run);
-        await StartMidRunAsync(run, listed);
+        // Longer generations, as in the worker kill: on an idle machine the default run is over before the stop lands.
+        await StartMidRunAsync(run, listed, maxNewTokens: 64);
 
         NpgsqlConnection.ClearAllPools();
         var back = await OutageAsync(database.StopAsync, database.StartAsync, TimeSpan.FromSeconds(20));
@@ -117,7 +118,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         var storage = fixture.Control.S3;
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-s3");
         var (listed, bad) = await PrepareAsync(run);
-        await StartMidRunAsync(run, listed);
+        await StartMidRunAsync(run, listed, maxNewTokens: 64);
 
         var back = await OutageAsync(storage.StopAsync, storage.StartAsync, TimeSpan.FromSeconds(10));
         var fetchRetries = Count(WorkerLogs(run), "; retry ");
