@@ -26,7 +26,7 @@ public sealed partial class FaultTests(FaultServices fixture, ITestOutputHelper 
         await using var run = await PipelineRun.CreateAsync(fixture.Services, output, "fault-sigkill");
         var (listed, bad) = await PrepareAsync(run);
         // Longer generations, so that on an idle machine too the kill lands with most of the run still to do.
-        var victim = await StartMidRunAsync(run, listed, maxNewTokens: 64);
+        var victim = await StartMidRunAsync(run, listed, maxNewTokens: 256);
 
         victim.KillHard();
         var killedAt = DateTime.UtcNow;
