@@ -26,6 +26,28 @@ public sealed record ImageJob
 
     /// <summary>When the producer published the job (for queue-wait metrics).</summary>
     public DateTimeOffset EnqueuedAt { get; init; }
+
+    /// <summary>
+    /// The 1-based page of a document (a PDF, or a TIFF of more than one page) this job is for; null for a whole
+    /// object. A whole-object job that turns out to be a document is expanded by the worker into one job per page.
+    /// </summary>
+    public int? Page { get; init; }
+
+    /// <summary>How document pages are rendered and read; null means the defaults.</summary>
+    public DocumentJobOptions? Documents { get; init; }
+}
+
+/// <summary>Per-run document settings, carried in every job so distributed workers apply the run's choices.</summary>
+public sealed record DocumentJobOptions
+{
+    /// <summary>Render PDF pages at this resolution instead of the one that gives the model's input size; null for that default.</summary>
+    public int? PdfDpi { get; init; }
+
+    /// <summary>
+    /// <c>ocr</c> (default) runs the model on every page; <c>prefer</c> stores a PDF page's usable text layer as the
+    /// result of the <c>ocr</c> task without running the model. Other tasks always run the model.
+    /// </summary>
+    public string? PdfTextLayer { get; init; }
 }
 
 /// <summary>A task prompt (e.g. "caption en") and its token limit.</summary>
