@@ -45,7 +45,13 @@ public sealed class CatalogObjectTooLargeException : CatalogObjectException
 {
     /// <summary>Creates the exception for an object of <paramref name="size"/> bytes over <paramref name="limit"/>.</summary>
     public CatalogObjectTooLargeException(string uri, long size, long limit)
-        : base(uri, $"Catalog object '{uri}' is {size} bytes, over the limit of {limit} bytes ({CatalogOptions.SectionName}:MaxObjectBytes).")
+        : this(uri, size, limit, $"{CatalogOptions.SectionName}:MaxObjectBytes")
+    {
+    }
+
+    /// <summary>Creates the exception for an object over a limit other than the catalog's, named by <paramref name="limitName"/>.</summary>
+    public CatalogObjectTooLargeException(string uri, long size, long limit, string limitName)
+        : base(uri, $"Catalog object '{uri}' is {size} bytes, over the limit of {limit} bytes ({limitName}).")
     {
         Size = size;
         Limit = limit;

@@ -38,4 +38,21 @@ public interface ICatalogSource
     /// <exception cref="CatalogObjectTooLargeException">The object exceeds <see cref="CatalogOptions.MaxObjectBytes"/>.</exception>
     /// <exception cref="ArgumentException">The URI does not belong to this source.</exception>
     Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken ct);
+
+    /// <summary>
+    /// Streams the object at <paramref name="uri"/> into <paramref name="destination"/> without holding it in memory,
+    /// provided it is still the version with <paramref name="expectedETag"/>. Documents use it: they can be far larger
+    /// than an image, and are read page by page from a local copy.
+    /// </summary>
+    /// <param name="uri">A <see cref="CatalogObject.Uri"/> of this source.</param>
+    /// <param name="expectedETag">The listed version.</param>
+    /// <param name="destination">Receives the bytes; on an exception it may hold part of them and must be discarded.</param>
+    /// <param name="maxBytes">The largest object accepted.</param>
+    /// <param name="limitName">The setting that holds <paramref name="maxBytes"/>, named in the too-large error.</param>
+    /// <param name="ct">Cancels the copy.</param>
+    /// <returns>The number of bytes copied.</returns>
+    /// <exception cref="CatalogObjectMissingException">The object was deleted since it was listed.</exception>
+    /// <exception cref="CatalogObjectChangedException">The object was overwritten since it was listed.</exception>
+    /// <exception cref="CatalogObjectTooLargeException">The object exceeds <paramref name="maxBytes"/>.</exception>
+    Task<long> CopyToAsync(string uri, string expectedETag, Stream destination, long maxBytes, string limitName, CancellationToken ct);
 }

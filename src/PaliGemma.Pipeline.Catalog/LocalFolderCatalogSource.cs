@@ -183,35 +183,12 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
     /// <inheritdoc />
     public async Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken ct)
     {
-        ArgumentException.ThrowIfNullOrEmpty(uri);
-        if (!Path.IsPathFullyQualified(uri))
-        {
-            throw new CatalogUriException(uri, $"'{uri}' is not an absolute file path; local catalog objects are addressed by their full path.");
-        }
-
-        // Messages carry paths; refuse anything outside the catalog so a crafted message cannot read arbitrary files.
-        var path = Path.GetFullPath(uri);
-        if (!path.StartsWith(_rootWithSeparator, StringComparison.Ordinal))
-        {
-            throw new CatalogUriException(uri, $"'{uri}' is not inside this catalog ({Root}).");
-        }
-
-        // A link anywhere along the path (planted in the folder, or a folder link the listing never followed) may
-        // point outside; open the resolved file, so what is checked is what is read.
-        var real = RealPath.Resolve(path);
-        if (real is null || !RealPath.IsInside(real, _realRoot))
-        {
-            throw new CatalogUriException(uri,
-                $"'{uri}' resolves through a symbolic link to {(real is null ? "a cycle of links" : $"'{real}'")}, outside this catalog ({Root}); refused.");
-        }
-
-        path = real;
-
+        var path = ResolveInside(uri);
         byte[] content;
         try
         {
             // Read-only: nothing to flush, so a synchronous dispose waits on nothing.
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            using var stream = OpenRead(path);
             var length = stream.Length;
             if (length > _options.MaxObjectBytes)
             {
@@ -228,6 +205,77 @@ public sealed class LocalFolderCatalogSource : ICatalogSource
         }
 
         return new CatalogContent(content, Convert.ToHexStringLower(SHA256.HashData(content)));
+    }
+
+    /// <inheritdoc />
+    public async Task<long> CopyToAsync(string uri, string expectedETag, Stream destination, long maxBytes, string limitName, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(expectedETag);
+        ArgumentNullException.ThrowIfNull(destination);
+        var path = ResolveInside(uri);
+        try
+        {
+            using var stream = OpenRead(path);
+            if (stream.Length > maxBytes)
+            {
+                throw new CatalogObjectTooLargeException(uri, stream.Length, maxBytes, limitName);
+            }
+
+            // The content hash is the ETag: it is computed over the very bytes copied, so a file rewritten while
+            // being copied is caught here rather than trusted.
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[HashBufferSize];
+            long copied = 0;
+            int read;
+            while ((read = await stream.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                copied += read;
+                if (copied > maxBytes)
+                {
+                    throw new CatalogObjectTooLargeException(uri, copied, maxBytes, limitName);
+                }
+
+                hash.AppendData(buffer, 0, read);
+                await destination.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+            }
+
+            var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+            return string.Equals(actual, expectedETag, StringComparison.OrdinalIgnoreCase)
+                ? copied
+                : throw new CatalogObjectChangedException(uri, expectedETag, actual);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new CatalogObjectMissingException(uri, e);
+        }
+    }
+
+    private static FileStream OpenRead(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, HashBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    /// <summary>The real path of a catalog file named by a job, refusing anything that leads outside the catalog.</summary>
+    private string ResolveInside(string uri)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(uri);
+        if (!Path.IsPathFullyQualified(uri))
+        {
+            throw new CatalogUriException(uri, $"'{uri}' is not an absolute file path; local catalog objects are addressed by their full path.");
+        }
+
+        // Messages carry paths; refuse anything outside the catalog so a crafted message cannot read arbitrary files.
+        var path = Path.GetFullPath(uri);
+        if (!path.StartsWith(_rootWithSeparator, StringComparison.Ordinal))
+        {
+            throw new CatalogUriException(uri, $"'{uri}' is not inside this catalog ({Root}).");
+        }
+
+        // A link anywhere along the path (planted in the folder, or a folder link the listing never followed) may
+        // point outside; open the resolved file, so what is checked is what is read.
+        var real = RealPath.Resolve(path);
+        return real is null || !RealPath.IsInside(real, _realRoot)
+            ? throw new CatalogUriException(uri,
+                $"'{uri}' resolves through a symbolic link to {(real is null ? "a cycle of links" : $"'{real}'")}, outside this catalog ({Root}); refused.")
+            : real;
     }
 
     /// <summary>Why the file link at <paramref name="path"/> must not be listed (target outside, dangling, cyclic), or null.</summary>
