@@ -13,6 +13,9 @@ namespace PaliGemma.Pipeline.Producer;
 /// <param name="RunName">Run name; null derives one from the other fields so the same command resumes the same run.</param>
 public sealed record EnqueueRequest(string Source, CatalogFilter Filter, ModelKey Model, IReadOnlyList<TaskSpec> Tasks, string? RunName = null)
 {
+    /// <summary>How workers render and read this run's document pages; null for their defaults. Not part of the run's identity.</summary>
+    public DocumentJobOptions? Documents { get; init; }
+
     /// <summary>The run name used: the given one, or "run-" plus a hash of source, filter, model and tasks.</summary>
     public string EffectiveRunName
     {

@@ -338,6 +338,7 @@ public sealed partial class EnqueueService(
                 Model = modelKey,
                 Tasks = pending,
                 EnqueuedAt = now,
+                Documents = request.Documents,
             };
             await gate.WaitAsync(ct).ConfigureAwait(false);
             sends.Add(SendAsync(endpoint, job, gate, TimeSpan.FromMilliseconds(options.Value.SendTimeoutMs), ct));

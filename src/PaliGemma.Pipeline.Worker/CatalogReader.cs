@@ -28,6 +28,20 @@ public sealed partial class CatalogReader(CatalogSourceFactory factory, IOptions
     public Task<CatalogContent> ReadCurrentAsync(string uri, CancellationToken cancellationToken) =>
         WithRetryAsync(uri, source => source.ReadCurrentAsync(uri, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// Copies <paramref name="uri"/> at version <paramref name="etag"/> into the file <paramref name="path"/>, which each
+    /// attempt writes from the start; transient storage errors are retried like <see cref="ReadAsync"/>.
+    /// </summary>
+    public Task<long> DownloadAsync(string uri, string etag, string path, long maxBytes, string limitName, CancellationToken cancellationToken) =>
+        WithRetryAsync(uri, async source =>
+        {
+            var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (file.ConfigureAwait(false))
+            {
+                return await source.CopyToAsync(uri, etag, file, maxBytes, limitName, cancellationToken).ConfigureAwait(false);
+            }
+        }, cancellationToken);
+
     private async Task<T> WithRetryAsync<T>(string uri, Func<ICatalogSource, Task<T>> read, CancellationToken cancellationToken)
     {
         var delays = retry.Get(RetryPolicyOptions.WorkerFetch).Delays();

@@ -10,6 +10,7 @@ using PaliGemma.Inference.Tasks;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Documents;
 using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Worker;
@@ -22,11 +23,14 @@ namespace PaliGemma.Pipeline.Worker;
 /// <remarks>
 /// A bad image (not found, not an image, too large, corrupt) becomes a failure row and never fails its batch
 /// mates. Anything else (database or storage unreachable) throws, so the whole batch is retried and redelivered;
-/// that is safe because every write is an upsert keyed by (object, etag, model, task).
+/// that is safe because every write is an upsert keyed by (object, etag, page, model, task).
+/// A whole-object job that is a document (a PDF, or a TIFF of more than one page) produces no result itself: it is
+/// expanded into one job per page (<see cref="DocumentStage"/>), and each page then runs like an image.
 /// </remarks>
 public sealed class ImageJobBatchConsumer(
     ModelHost modelHost,
     CatalogReader reader,
+    DocumentStage documents,
     ResultStore store,
     PipelineMetrics metrics,
     IOptions<WorkerOptions> options,
@@ -72,12 +76,12 @@ public sealed class ImageJobBatchConsumer(
         // Redelivered or duplicated jobs: only what has no result yet is worth computing.
         var prompts = jobs.SelectMany(j => j.Tasks.Select(t => t.Prompt)).Distinct(StringComparer.Ordinal).ToList();
         var existing = await store.FindExistingResultsAsync(
-            jobs.Select(j => new ObjectVersion(j.Uri, j.ETag)).DistinctBy(o => (o.Uri, o.ETag)).ToList(), modelKey, prompts, ct).ConfigureAwait(false);
+            jobs.Select(j => new ObjectVersion(j.Uri, j.ETag) { Page = PageOf(j) }).Distinct().ToList(), modelKey, prompts, ct).ConfigureAwait(false);
         var work = new List<(ImageJob Job, List<TaskSpec> Tasks)>();
         var skipped = 0;
-        foreach (var job in jobs.DistinctBy(j => (j.Uri, j.ETag)))
+        foreach (var job in jobs.DistinctBy(j => (j.Uri, j.ETag, j.Page)))
         {
-            var pending = job.Tasks.Where(t => !existing.Contains(new ExistingResult(job.Uri, job.ETag, t.Prompt))).ToList();
+            var pending = job.Tasks.Where(t => !existing.Contains(new ExistingResult(job.Uri, job.ETag, t.Prompt) { Page = PageOf(job) })).ToList();
             skipped += job.Tasks.Count - pending.Count;
             if (pending.Count > 0)
             {
@@ -88,6 +92,8 @@ public sealed class ImageJobBatchConsumer(
         var failures = new List<FailureRecord>();
         var results = new List<ResultRecord>();
         var images = new List<ImageRecord>();
+        var textLayer = new List<ResultRecord>();
+        var brokenDocuments = new List<DocumentRecord>();
         if (work.Count > 0)
         {
             // A batch past Worker:MaxBatchDurationMs is stuck (a pathological image, a hung read): it is abandoned,
@@ -98,8 +104,12 @@ public sealed class ImageJobBatchConsumer(
             deadline.CancelAfter(options.Value.MaxBatchDurationMs);
             try
             {
-                var decoded = await FetchAndDecodeAsync(work, model.Preprocessor, failures, modelKey, deadline.Token).ConfigureAwait(false);
+                var stage = new BatchStage(work, failures, textLayer, brokenDocuments, modelKey);
+                var decoded = await FetchAndDecodeAsync(stage, model.Preprocessor, deadline.Token).ConfigureAwait(false);
                 deadline.Token.ThrowIfCancellationRequested();
+                // A document's job ends with its page jobs sent; it has no model work of its own. Its expansion is
+                // store and broker work, so it keeps the consumer's token like the final write.
+                await documents.ExpandAsync(context, modelKey, stage.Documents, ct).ConfigureAwait(false);
                 await GenerateAsync(model, work, decoded, modelKey, results, failures, images, deadline.Token).ConfigureAwait(false);
                 // A stage that finished its last step after the limit still ran past it: the batch is abandoned all the same.
                 deadline.Token.ThrowIfCancellationRequested();
@@ -111,8 +121,10 @@ public sealed class ImageJobBatchConsumer(
             }
         }
 
+        // Text-layer answers were complete before any time limit could strike, so an abandoned batch keeps them.
+        results.AddRange(textLayer);
         var write = Stopwatch.StartNew();
-        await store.WriteBatchAsync(new ResultBatch(results, failures, images), ct).ConfigureAwait(false);
+        await store.WriteBatchAsync(new ResultBatch(results, failures, images) { Documents = brokenDocuments }, ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
         var failedImages = failures.Select(f => f.Uri).Distinct(StringComparer.Ordinal).Count();
@@ -132,20 +144,40 @@ public sealed class ImageJobBatchConsumer(
         var limit = options.Value.MaxBatchDurationMs;
         WorkerLog.BatchTimedOut(logger, work.Count, elapsedMs, limit);
         var message = $"Its batch of {work.Count} images ran past Worker:MaxBatchDurationMs ({limit} ms) and was abandoned; the next pass retries it.";
-        var recorded = failures.Select(f => (f.Uri, f.ETag, f.Task)).ToHashSet();
+        var recorded = failures.Select(f => (f.Uri, f.ETag, f.Page, f.Task)).ToHashSet();
         foreach (var (job, tasks) in work)
         {
-            failures.AddRange(tasks.Where(t => !recorded.Contains((job.Uri, job.ETag, t.Prompt)))
-                .Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, "timeout", message, job.RunId)));
+            failures.AddRange(tasks.Where(t => !recorded.Contains((job.Uri, job.ETag, PageOf(job), t.Prompt)))
+                .Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, "timeout", message, job.RunId) { Page = PageOf(job) }));
         }
     }
 
-    private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(List<(ImageJob Job, List<TaskSpec> Tasks)> work, ImagePreprocessor preprocessor,
-        List<FailureRecord> failures, string modelKey, CancellationToken ct)
+    /// <summary>What the fetch-and-decode stage of a batch works on and adds to.</summary>
+    private sealed class BatchStage(List<(ImageJob Job, List<TaskSpec> Tasks)> work, List<FailureRecord> failures, List<ResultRecord> textLayer,
+        List<DocumentRecord> brokenDocuments, string modelKey)
     {
+        public List<(ImageJob Job, List<TaskSpec> Tasks)> Work { get; } = work;
+
+        public List<FailureRecord> Failures { get; } = failures;
+
+        public List<ResultRecord> TextLayer { get; } = textLayer;
+
+        public List<DocumentRecord> BrokenDocuments { get; } = brokenDocuments;
+
+        public List<(ImageJob Job, IReadOnlyList<TaskSpec> Tasks, int PageCount, Documents.DocumentKind Kind, long Size)> Documents { get; } = [];
+
+        public string ModelKey { get; } = modelKey;
+    }
+
+    private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(BatchStage stage, ImagePreprocessor preprocessor, CancellationToken ct)
+    {
+        var work = stage.Work;
+        var modelKey = stage.ModelKey;
         var decoded = new PreprocessedImage?[work.Count];
         var errors = new (string Reason, string Message)?[work.Count];
         var replaced = new (ImageJob Listed, string Message)?[work.Count];
+        var outcomes = new ObjectOutcome?[work.Count];
+        var fromText = new IReadOnlyList<(TaskSpec Task, string Text)>?[work.Count];
         var parallelism = options.Value.DecodeParallelism > 0 ? options.Value.DecodeParallelism : Environment.ProcessorCount;
         await Parallel.ForEachAsync(Enumerable.Range(0, work.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
         {
@@ -153,6 +185,22 @@ public sealed class ImageJobBatchConsumer(
             var job = work[i].Job;
             try
             {
+                if (job.Page is { } page)
+                {
+                    var rendered = await documents.RenderPageAsync(job, page, work[i].Tasks, preprocessor, token).ConfigureAwait(false);
+                    work[i] = (job, rendered.ModelTasks.ToList());
+                    fromText[i] = rendered.TextLayer;
+                    decoded[i] = rendered.Pixels;
+                    return;
+                }
+
+                if (DocumentStage.HasDocumentExtension(job.Uri))
+                {
+                    outcomes[i] = await documents.FromFileAsync(job, preprocessor, options.Value.MaxImageBytes, token).ConfigureAwait(false);
+                    decoded[i] = (outcomes[i] as ObjectOutcome.Image)?.Pixels;
+                    return;
+                }
+
                 byte[] bytes;
                 try
                 {
@@ -165,11 +213,13 @@ public sealed class ImageJobBatchConsumer(
                     // the listed one). The next listing then finds the new version done instead of computing it again.
                     var current = await reader.ReadCurrentAsync(job.Uri, token).ConfigureAwait(false);
                     replaced[i] = (job, $"{changed.Message} Its current version (ETag {current.ETag}) was processed in its place.");
-                    work[i] = (job with { ETag = current.ETag, Size = current.Bytes.LongLength }, work[i].Tasks);
+                    job = job with { ETag = current.ETag, Size = current.Bytes.LongLength };
+                    work[i] = (job, work[i].Tasks);
                     bytes = current.Bytes;
                 }
 
-                decoded[i] = preprocessor.Preprocess(bytes, token);
+                outcomes[i] = await documents.FromBytesAsync(job, bytes, token).ConfigureAwait(false);
+                decoded[i] = outcomes[i] is null ? preprocessor.Preprocess(bytes, token) : null;
             }
             catch (Exception ex) when (Classify(ex) is { } reason)
             {
@@ -179,22 +229,53 @@ public sealed class ImageJobBatchConsumer(
 
         for (var i = 0; i < work.Count; i++)
         {
+            var job = work[i].Job;
+            var page = PageOf(job);
             if (replaced[i] is { } r)
             {
                 WorkerLog.ImageFailed(logger, r.Listed.Uri, r.Listed.RunId, "changed", r.Message);
-                failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(r.Listed.Uri, r.Listed.ETag, modelKey, t.Prompt, "changed", r.Message, r.Listed.RunId)));
+                stage.Failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(r.Listed.Uri, r.Listed.ETag, modelKey, t.Prompt, "changed", r.Message, r.Listed.RunId)));
             }
 
             if (errors[i] is { } e)
             {
-                var job = work[i].Job;
                 WorkerLog.ImageFailed(logger, job.Uri, job.RunId, e.Reason, e.Message);
-                failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, e.Reason, e.Message, job.RunId)));
+                stage.Failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, e.Reason, e.Message, job.RunId) { Page = page }));
+            }
+
+            foreach (var (task, text) in fromText[i] ?? [])
+            {
+                stage.TextLayer.Add(new ResultRecord(job.Uri, job.ETag, modelKey, task.Prompt, StorableText(text), null, 0, 0, 0, job.RunId)
+                {
+                    Page = page,
+                    Origin = DocumentStage.TextLayerOrigin,
+                });
+            }
+
+            switch (outcomes[i])
+            {
+                case ObjectOutcome.Document d:
+                    stage.Documents.Add((job, work[i].Tasks, d.PageCount, d.Kind, d.Size));
+                    break;
+                case ObjectOutcome.BrokenDocument b:
+                    WorkerLog.ImageFailed(logger, job.Uri, job.RunId, b.ReasonCode, b.Message);
+                    stage.BrokenDocuments.Add(new DocumentRecord(job.Uri, job.ETag, DocumentStage.KindName(b.Kind), null, b.Size, job.RunId));
+                    stage.Failures.AddRange(work[i].Tasks.Select(t => new FailureRecord(job.Uri, job.ETag, modelKey, t.Prompt, b.ReasonCode, b.Message, job.RunId)));
+                    break;
             }
         }
 
-        return decoded;
+        // Documents and pages answered wholly from their text layer have nothing left for the model (or a time limit).
+        var keep = Enumerable.Range(0, work.Count).Where(i => outcomes[i] is null or ObjectOutcome.Image && work[i].Tasks.Count > 0).ToList();
+        var kept = keep.Select(i => work[i]).ToList();
+        var keptDecoded = keep.Select(i => decoded[i]).ToArray();
+        work.Clear();
+        work.AddRange(kept);
+        return keptDecoded;
     }
+
+    /// <summary>The page a job's rows are stored under: its page, or 0 for a whole object.</summary>
+    private static int PageOf(ImageJob job) => job.Page ?? 0;
 
     private async Task GenerateAsync(PaliGemmaModel model, List<(ImageJob Job, List<TaskSpec> Tasks)> work, PreprocessedImage?[] decoded, string modelKey,
         List<ResultRecord> results, List<FailureRecord> failures, List<ImageRecord> images, CancellationToken ct)
@@ -204,8 +285,8 @@ public sealed class ImageJobBatchConsumer(
         var owners = new List<(ImageJob Job, TaskSpec Task)>();
         // An overwritten object processed under its new ETag can meet a job for that same version in this batch; one
         // statement must not upsert a key twice, so each (object, version, task) is computed once.
-        var slots = new Dictionary<(string Uri, string ETag), int>();
-        var seenTasks = new HashSet<(string Uri, string ETag, string Prompt)>();
+        var slots = new Dictionary<(string Uri, string ETag, int Page), int>();
+        var seenTasks = new HashSet<(string Uri, string ETag, int Page, string Prompt)>();
         for (var i = 0; i < work.Count; i++)
         {
             if (decoded[i] is not { } image)
@@ -214,19 +295,20 @@ public sealed class ImageJobBatchConsumer(
             }
 
             var job = work[i].Job;
-            if (!slots.TryGetValue((job.Uri, job.ETag), out var slot))
+            var page = PageOf(job);
+            if (!slots.TryGetValue((job.Uri, job.ETag, page), out var slot))
             {
                 slot = batchImages.Count;
-                slots.Add((job.Uri, job.ETag), slot);
-                images.Add(new ImageRecord(job.Uri, job.ETag, image.OriginalWidth, image.OriginalHeight, job.Size));
+                slots.Add((job.Uri, job.ETag, page), slot);
+                images.Add(new ImageRecord(job.Uri, job.ETag, image.OriginalWidth, image.OriginalHeight, job.Size) { Page = page });
                 batchImages.Add(image);
             }
 
-            foreach (var spec in work[i].Tasks.Where(t => seenTasks.Add((job.Uri, job.ETag, t.Prompt))))
+            foreach (var spec in work[i].Tasks.Where(t => seenTasks.Add((job.Uri, job.ETag, page, t.Prompt))))
             {
                 if (Validate(model, spec) is { } problem)
                 {
-                    failures.Add(new FailureRecord(job.Uri, job.ETag, modelKey, spec.Prompt, problem.Reason, problem.Message, job.RunId));
+                    failures.Add(new FailureRecord(job.Uri, job.ETag, modelKey, spec.Prompt, problem.Reason, problem.Message, job.RunId) { Page = page });
                     continue;
                 }
 
@@ -260,7 +342,7 @@ public sealed class ImageJobBatchConsumer(
             var (job, spec) = owners[i];
             var o = outputs[i];
             results.Add(new ResultRecord(job.Uri, job.ETag, modelKey, spec.Prompt, StorableText(o.Text), BoxesJson(requests[i].Task, o), o.PromptTokens, o.GeneratedTokens,
-                Math.Round(o.Milliseconds, 3), job.RunId));
+                Math.Round(o.Milliseconds, 3), job.RunId) { Page = PageOf(job) });
         }
     }
 
@@ -316,6 +398,8 @@ public sealed class ImageJobBatchConsumer(
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.NotFound } => "not_found",
         AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.Forbidden } => "forbidden",
         CatalogUriException => "invalid_uri",
+        DocumentPageException p => p.ReasonCode,
+        DocumentException d => d.ReasonCode,
         FileNotFoundException or DirectoryNotFoundException => "not_found",
         _ => null,
     };

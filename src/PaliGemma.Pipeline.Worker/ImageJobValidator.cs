@@ -17,6 +17,15 @@ public static class ImageJobValidator
     /// <summary>Longest object URI accepted; S3 keys are at most 1024 bytes and paths at most 4096.</summary>
     public const int MaxUriLength = 4096;
 
+    /// <summary>Lowest PDF rendering resolution a job may ask for.</summary>
+    public const int MinPdfDpi = 10;
+
+    /// <summary>Highest PDF rendering resolution a job may ask for; the per-page pixel cap applies on top.</summary>
+    public const int MaxPdfDpi = 1200;
+
+    /// <summary>What a job may say about PDF text layers: run the model on every page, or prefer a usable text layer for OCR.</summary>
+    public static IReadOnlyList<string> PdfTextLayers { get; } = ["ocr", "prefer"];
+
     /// <summary>Every problem with <paramref name="job"/>, each a sentence naming the field; empty when it is valid.</summary>
     public static IReadOnlyList<string> Validate(ImageJob? job)
     {
@@ -53,6 +62,24 @@ public static class ImageJobValidator
         if (string.IsNullOrWhiteSpace(job.Model))
         {
             problems.Add("Model is missing or blank");
+        }
+
+        if (job.Page is < 1)
+        {
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"Page is 1-based when present, got {job.Page}"));
+        }
+
+        if (job.Documents is { } documents)
+        {
+            if (documents.PdfDpi is < MinPdfDpi or > MaxPdfDpi)
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"Documents.PdfDpi must be {MinPdfDpi} to {MaxPdfDpi}, got {documents.PdfDpi}"));
+            }
+
+            if (documents.PdfTextLayer is { } layer && !PdfTextLayers.Contains(layer))
+            {
+                problems.Add($"Documents.PdfTextLayer must be one of {string.Join(", ", PdfTextLayers)}, got '{layer}'");
+            }
         }
 
         if (job.Tasks is null || job.Tasks.Count == 0)

@@ -7,6 +7,7 @@ using PaliGemma.Inference.Runtime;
 using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Documents;
 using PaliGemma.Pipeline.Hosting;
 
 namespace PaliGemma.Pipeline.Worker;
@@ -31,6 +32,9 @@ public static class WorkerExtensions
         services.AddPipelineData(builder.Configuration);
         services.AddSingleton(sp => Resolve(builder.Configuration));
         services.AddSingleton<CatalogReader>();
+        services.AddDocuments();
+        services.AddSingleton<DocumentFiles>();
+        services.AddSingleton<DocumentStage>();
         services.AddSingleton<ModelHost>();
         // Registered before the bus so the model is loaded before the first message is consumed.
         services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());

@@ -59,6 +59,19 @@ public sealed class WorkerOptions
     /// </summary>
     public string? LocalRoot { get; set; }
 
+    /// <summary>
+    /// Folder for the local copies of documents (PDF, multi-page TIFF) whose pages this worker renders; empty means a
+    /// folder of its own under the system's temporary folder, removed when the worker stops.
+    /// </summary>
+    public string? DocumentCacheFolder { get; set; }
+
+    /// <summary>
+    /// Bytes of document copies kept on disk. Pages of one document reach a worker in many batches; keeping the copy
+    /// means each worker fetches a document once, not once per batch. Least recently used copies go first.
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long DocumentCacheBytes { get; set; } = 8L << 30;
+
     /// <summary>Prefetch actually requested from the broker.</summary>
     public int EffectivePrefetch => PrefetchCount > 0 ? PrefetchCount : 2 * BatchSize * ConcurrencyLimit;
 }

@@ -13,7 +13,7 @@ using PaliGemma.Pipeline.Worker;
 namespace PaliGemma.Pipeline.Cli.Commands;
 
 /// <summary>What <c>pgpipe enqueue</c> was asked to do.</summary>
-internal sealed record EnqueueSettings(string Source, string[] Tasks, string Model, string Dtype, string? Run, int? MaxNewTokens, string? Db, CatalogFilter Filter);
+internal sealed record EnqueueSettings(string Source, string[] Tasks, string Model, string Dtype, string? Run, int? MaxNewTokens, string? Db, CatalogFilter Filter, DocumentJobOptions? Documents);
 
 /// <summary><c>pgpipe enqueue</c>: the producer. Lists a source and queues one job per image that still needs work.</summary>
 internal static class EnqueueCommand
@@ -28,6 +28,7 @@ internal static class EnqueueCommand
         var maxNew = HostCommandSupport.MaxNewTokensOption();
         var db = HostCommandSupport.DbOption();
         var filters = new HostCommandSupport.FilterOptions();
+        var documents = new HostCommandSupport.DocumentJobOptionGroup();
         var command = new Command("enqueue", "List SOURCE and enqueue one job per image still missing a result (RabbitMQ + Postgres by default).");
         command.Add(source);
         foreach (var o in new Option[] { tasks, model, dtype, run, maxNew, db })
@@ -36,8 +37,9 @@ internal static class EnqueueCommand
         }
 
         filters.AddTo(command);
+        documents.AddTo(command);
         command.SetBody((r, c, ct) => RunAsync(c, new EnqueueSettings(r.GetValue(source)!, r.GetValue(tasks)!, r.GetValue(model)!, r.GetValue(dtype)!,
-            r.GetValue(run), r.GetValue(maxNew), r.GetValue(db), filters.Build(r)), ct));
+            r.GetValue(run), r.GetValue(maxNew), r.GetValue(db), filters.Build(r), documents.Build(r)), ct));
         return command;
     }
 
@@ -62,7 +64,7 @@ internal static class EnqueueCommand
         await host.StartAsync(ct).ConfigureAwait(false);
         try
         {
-            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run);
+            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run) { Documents = s.Documents };
             var summary = await host.Services.GetRequiredService<EnqueueService>()
                 .EnqueueAsync(request, new Progress<EnqueueProgress>(p => ReportProgress(c.Error, p)), ct).ConfigureAwait(false);
             await c.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,

@@ -56,6 +56,45 @@ internal static class HostCommandSupport
             .ToList();
     }
 
+    /// <summary>How a run renders and reads document pages; the values travel in every job.</summary>
+    public sealed class DocumentJobOptionGroup
+    {
+        public Option<int?> PdfDpi { get; } = new("--pdf-dpi")
+        {
+            Description = $"Render PDF pages at this resolution ({ImageJobValidator.MinPdfDpi}-{ImageJobValidator.MaxPdfDpi}) instead of the one that gives the model's input size; Documents:MaxPagePixels still caps a page.",
+        };
+
+        public Option<string?> PdfTextLayer { get; } = new("--pdf-text-layer")
+        {
+            Description = "ocr (default): run the model on every page. prefer: for the ocr task, store a PDF page's usable text layer instead of running the model.",
+        };
+
+        public void AddTo(Command command)
+        {
+            command.Add(PdfDpi);
+            command.Add(PdfTextLayer);
+        }
+
+        /// <summary>The job options, or null when neither option was given (the workers' defaults apply).</summary>
+        /// <exception cref="ArgumentException">A value is out of range or not a known mode.</exception>
+        public DocumentJobOptions? Build(ParseResult result)
+        {
+            var dpi = result.GetValue(PdfDpi);
+            var layer = result.GetValue(PdfTextLayer)?.Trim().ToLowerInvariant();
+            if (dpi is < ImageJobValidator.MinPdfDpi or > ImageJobValidator.MaxPdfDpi)
+            {
+                throw new ArgumentException($"--pdf-dpi must be {ImageJobValidator.MinPdfDpi} to {ImageJobValidator.MaxPdfDpi}, got {dpi}.");
+            }
+
+            if (layer is not null && !ImageJobValidator.PdfTextLayers.Contains(layer))
+            {
+                throw new ArgumentException($"--pdf-text-layer must be one of {string.Join(", ", ImageJobValidator.PdfTextLayers)}, got '{result.GetValue(PdfTextLayer)}'.");
+            }
+
+            return dpi is null && layer is null ? null : new DocumentJobOptions { PdfDpi = dpi, PdfTextLayer = layer };
+        }
+    }
+
     public sealed class FilterOptions
     {
         public Option<string?> Prefix { get; } = new("--prefix") { Description = "Only keys starting with this (relative to the source)." };

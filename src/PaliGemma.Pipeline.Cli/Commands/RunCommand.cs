@@ -16,7 +16,7 @@ namespace PaliGemma.Pipeline.Cli.Commands;
 
 /// <summary>What <c>pgpipe run</c> was asked to do.</summary>
 internal sealed record RunSettings(string Source, string[] Tasks, string Model, string Dtype, string? Device, string? Run, int? MaxNewTokens, string? Db,
-    int? BatchSize, string? MaskDecoder, TimeSpan StallTimeout, CatalogFilter Filter);
+    int? BatchSize, string? MaskDecoder, TimeSpan StallTimeout, CatalogFilter Filter, DocumentJobOptions? Documents);
 
 /// <summary>
 /// <c>pgpipe run</c>: the embedded default. Producer and worker in one process over MassTransit's in-memory
@@ -38,6 +38,7 @@ internal static class RunCommand
         var maskDecoder = HostCommandSupport.MaskDecoderOption();
         var stall = new Option<int>("--stall-timeout") { Description = "Give up when no image finishes for this many seconds.", DefaultValueFactory = _ => 600 };
         var filters = new HostCommandSupport.FilterOptions();
+        var documents = new HostCommandSupport.DocumentJobOptionGroup();
         var command = new Command("run", "Run the whole job in this process: list SOURCE, run the model on every image, store results in ./pgpipe.db.");
         command.Add(source);
         foreach (var o in new Option[] { tasks, model, dtype, device, run, maxNew, db, batch, maskDecoder, stall })
@@ -46,9 +47,10 @@ internal static class RunCommand
         }
 
         filters.AddTo(command);
+        documents.AddTo(command);
         command.SetBody((r, c, ct) => RunAsync(c, new RunSettings(r.GetValue(source)!, r.GetValue(tasks)!, r.GetValue(model)!, r.GetValue(dtype)!,
             r.GetValue(device), r.GetValue(run), r.GetValue(maxNew), r.GetValue(db), r.GetValue(batch), r.GetValue(maskDecoder),
-            TimeSpan.FromSeconds(r.GetValue(stall)), filters.Build(r)), ct));
+            TimeSpan.FromSeconds(r.GetValue(stall)), filters.Build(r), documents.Build(r)), ct));
         return command;
     }
 
@@ -100,7 +102,7 @@ internal static class RunCommand
         await host.StartAsync(ct).ConfigureAwait(false);
         try
         {
-            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run);
+            var request = new EnqueueRequest(s.Source, s.Filter, key, specs, s.Run) { Documents = s.Documents };
             var summary = await host.Services.GetRequiredService<EnqueueService>()
                 .EnqueueAsync(request, new Progress<EnqueueProgress>(p => EnqueueCommand.ReportProgress(c.Error, p)), ct).ConfigureAwait(false);
             var status = await WaitAsync(c, store, summary, s.StallTimeout, ct).ConfigureAwait(false);
