@@ -181,24 +181,24 @@ public sealed partial class PipelineRun : IAsyncDisposable
         await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync();
         var results = new List<ResultRow>();
-        await using (var command = new NpgsqlCommand("SELECT uri, etag, task, superseded, created_at, updated_at FROM results WHERE model = @m", connection))
+        await using (var command = new NpgsqlCommand("SELECT uri, etag, task, superseded, created_at, updated_at, page FROM results WHERE model = @m", connection))
         {
             command.Parameters.AddWithValue("m", ModelKeyText);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
-                results.Add(new ResultRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3), reader.GetDateTime(4), reader.GetDateTime(5)));
+                results.Add(new ResultRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3), reader.GetDateTime(4), reader.GetDateTime(5)) { Page = reader.GetInt32(6) });
             }
         }
 
         var failures = new List<FailureRow>();
-        await using (var command = new NpgsqlCommand("SELECT uri, etag, task, reason_code, message, attempts FROM failures WHERE model = @m", connection))
+        await using (var command = new NpgsqlCommand("SELECT uri, etag, task, reason_code, message, attempts, page FROM failures WHERE model = @m", connection))
         {
             command.Parameters.AddWithValue("m", ModelKeyText);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
-                failures.Add(new FailureRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetInt32(5)));
+                failures.Add(new FailureRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetInt32(5)) { Page = reader.GetInt32(6) });
             }
         }
 
@@ -377,9 +377,17 @@ public sealed partial class PipelineRun : IAsyncDisposable
 /// <summary>What <c>pgpipe enqueue</c> printed.</summary>
 public sealed record EnqueueResult(string RunName, bool Resumed, long Listed, long Enqueued, long Reused, long Superseded, string Queue);
 
-public sealed record ResultRow(string Uri, string ETag, string Task, bool Superseded, DateTime CreatedAt, DateTime UpdatedAt);
+public sealed record ResultRow(string Uri, string ETag, string Task, bool Superseded, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    /// <summary>The document page (1-based), or 0 for a whole object.</summary>
+    public int Page { get; init; }
+}
 
-public sealed record FailureRow(string Uri, string ETag, string Task, string Reason, string? Message, int Attempts);
+public sealed record FailureRow(string Uri, string ETag, string Task, string Reason, string? Message, int Attempts)
+{
+    /// <summary>The document page (1-based), or 0 for a whole object or a document's own failure.</summary>
+    public int Page { get; init; }
+}
 
 public sealed record StoreSnapshot(IReadOnlyList<ResultRow> Results, IReadOnlyList<FailureRow> Failures)
 {
