@@ -198,6 +198,6 @@ public sealed partial class DocumentFiles : IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 2201, EventName = "DocumentFetched", Level = LogLevel.Debug, Message = "Fetched document {Uri} ({Bytes} bytes) to local disk")]
+    [LoggerMessage(EventId = 2201, EventName = "DocumentFetched", Level = LogLevel.Information, Message = "Fetched document {Uri} ({Bytes} bytes) to local disk")]
     private static partial void DocumentFetched(ILogger logger, string uri, long bytes);
 }
