@@ -6,10 +6,8 @@ using Microsoft.EntityFrameworkCore.Migrations;
 namespace PaliGemma.Pipeline.Data.Migrations.Postgres
 {
     /// <summary>
-    /// Document archives: results, failures and images gain a page (0 = the whole object, so every existing row keeps
-    /// its meaning and the unique keys stay plain ON CONFLICT targets), results an origin, and the documents table
-    /// records each archive's page count. Upgrades a store in place. The current_results view is recreated to partition
-    /// by page (Postgres expands r.* when a view is created, so the view must be recreated to carry the new columns).
+    /// Document archives (see <see cref="DocumentPagesSql"/>), upgrading a store in place. The current_results view is
+    /// recreated to partition by page (Postgres expands r.* when a view is created, so the view must be recreated to carry the new columns).
     /// </summary>
     [DbContext(typeof(PostgresPipelineDbContext))]
     [Migration("20261220010000_DocumentPages")]
@@ -19,55 +17,15 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.Sql(CurrentResultsView.Drop);
-            migrationBuilder.Sql("""
-                ALTER TABLE results ADD COLUMN page integer NOT NULL DEFAULT 0;
-                ALTER TABLE results ADD COLUMN origin text NULL;
-                ALTER TABLE failures ADD COLUMN page integer NOT NULL DEFAULT 0;
-                ALTER TABLE images ADD COLUMN page integer NOT NULL DEFAULT 0;
-                DROP INDEX "IX_results_uri_etag_model_task";
-                CREATE UNIQUE INDEX "IX_results_uri_etag_page_model_task" ON results (uri, etag, page, model, task);
-                DROP INDEX "IX_results_uri_model_task";
-                CREATE INDEX "IX_results_uri_page_model_task" ON results (uri, page, model, task);
-                DROP INDEX "IX_failures_uri_etag_model_task";
-                CREATE UNIQUE INDEX "IX_failures_uri_etag_page_model_task" ON failures (uri, etag, page, model, task);
-                DROP INDEX "IX_images_uri_etag";
-                CREATE UNIQUE INDEX "IX_images_uri_etag_page" ON images (uri, etag, page);
-                CREATE TABLE documents (
-                  uri text NOT NULL,
-                  etag text NOT NULL,
-                  kind text NOT NULL,
-                  page_count integer NULL,
-                  size bigint NOT NULL,
-                  run_id uuid NULL,
-                  created_at timestamp with time zone NOT NULL,
-                  CONSTRAINT "PK_documents" PRIMARY KEY (uri, etag));
-                """);
+            migrationBuilder.Sql(DocumentPagesSql.Up("integer", "text", "bigint", "uuid", "timestamp with time zone"));
             migrationBuilder.Sql(CurrentResultsView.Create);
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
-            // The older schema cannot hold pages: their rows go, whole objects stay.
             migrationBuilder.Sql(CurrentResultsView.Drop);
-            migrationBuilder.Sql("""
-                DROP TABLE documents;
-                DELETE FROM results WHERE page <> 0;
-                DELETE FROM failures WHERE page <> 0;
-                DELETE FROM images WHERE page <> 0;
-                DROP INDEX "IX_images_uri_etag_page";
-                CREATE UNIQUE INDEX "IX_images_uri_etag" ON images (uri, etag);
-                DROP INDEX "IX_failures_uri_etag_page_model_task";
-                CREATE UNIQUE INDEX "IX_failures_uri_etag_model_task" ON failures (uri, etag, model, task);
-                DROP INDEX "IX_results_uri_page_model_task";
-                CREATE INDEX "IX_results_uri_model_task" ON results (uri, model, task);
-                DROP INDEX "IX_results_uri_etag_page_model_task";
-                CREATE UNIQUE INDEX "IX_results_uri_etag_model_task" ON results (uri, etag, model, task);
-                ALTER TABLE images DROP COLUMN page;
-                ALTER TABLE failures DROP COLUMN page;
-                ALTER TABLE results DROP COLUMN origin;
-                ALTER TABLE results DROP COLUMN page;
-                """);
+            migrationBuilder.Sql(DocumentPagesSql.Down);
             migrationBuilder.Sql(CurrentResultsView.CreateBeforePages);
         }
     }
