@@ -13,7 +13,11 @@ namespace PaliGemma.Pipeline.Data;
 public sealed record ResultQuery(string? Text, Guid? RunId = null, string? Task = null, string? Model = null, int Offset = 0, int Limit = 20);
 
 /// <summary>One hit of a <see cref="ResultQuery"/>; <see cref="Rank"/> is 0 when browsing without text.</summary>
-public sealed record ResultHit(long Id, string Uri, string Task, string Model, Guid? RunId, string Snippet, double Rank, bool HasBoxes);
+public sealed record ResultHit(long Id, string Uri, string Task, string Model, Guid? RunId, string Snippet, double Rank, bool HasBoxes)
+{
+    /// <summary>Page of the document the hit is on; null for a whole object.</summary>
+    public int? Page { get; init; }
+}
 
 /// <summary>A page of hits and whether another page follows.</summary>
 public sealed record ResultPage(IReadOnlyList<ResultHit> Hits, bool HasMore);

@@ -46,13 +46,21 @@ public sealed record ChangeLine(
 
     private static readonly JsonElement NoBoxes = JsonDocument.Parse("[]").RootElement.Clone();
 
+    /// <summary>Page of the document the result is on, 1-based; absent from the JSON for a whole object.</summary>
+    [JsonPropertyName("page")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Page { get; init; }
+
     /// <summary>The line for a feed row.</summary>
     /// <exception cref="InvalidDataException">The row's stored boxes are not valid JSON (the message names the row).</exception>
     public static ChangeLine From(ChangeFeedRow row)
     {
         ArgumentNullException.ThrowIfNull(row);
         return new ChangeLine(row.Position.ToString(), row.Superseded ? Supersede : Upsert, row.Id, row.Uri, row.ETag, row.Model, row.Task, row.Text,
-            ParseBoxes(row), row.PromptTokens, row.GeneratedTokens, row.UpdatedAt);
+            ParseBoxes(row), row.PromptTokens, row.GeneratedTokens, row.UpdatedAt)
+        {
+            Page = row.Page,
+        };
     }
 
     private static JsonElement ParseBoxes(ChangeFeedRow row)

@@ -9,8 +9,9 @@ namespace PaliGemma.Pipeline.Data;
 /// the owner can, and none gets a table its component does not touch.
 /// <list type="bullet">
 /// <item>worker: reads results (skip-existing) and writes one batch: images, results, failures (a success deletes the
-/// failure it replaces); no runs, no run_items.</item>
-/// <item>producer: runs, run_items and run_partitions (listing, resume), results read and superseded; no images, no failures.</item>
+/// failure it replaces) and the documents it expands; no runs, no run_items.</item>
+/// <item>producer: runs, run_items and run_partitions (listing, resume), results read and superseded, documents read (a
+/// document is skipped when all its pages are done); no images, no failures.</item>
 /// <item>reader: SELECT on everything (status, search, export, the change feed).</item>
 /// </list>
 /// Every grant starts with REVOKE ALL, so re-running migrate after a role changed jobs leaves exactly this set.
@@ -26,10 +27,11 @@ public static partial class DatabaseRoles
         ("runs", "", "SELECT, INSERT, UPDATE"),
         ("run_items", "", "SELECT, INSERT, UPDATE"),
         ("run_partitions", "", "SELECT, INSERT, UPDATE, DELETE"),
+        ("documents", "SELECT, INSERT, UPDATE", "SELECT"),
     ];
 
     // Every table and view a reader may query; EF's history table lets any role check the schema version.
-    private static readonly string[] ReadableRelations = ["images", "results", "failures", "runs", "run_items", "run_partitions", "current_results", "\"__EFMigrationsHistory\""];
+    private static readonly string[] ReadableRelations = ["images", "results", "failures", "runs", "run_items", "run_partitions", "documents", "current_results", "\"__EFMigrationsHistory\""];
 
     /// <summary>
     /// The SQL (one statement per entry) that gives <paramref name="grants"/> their privileges on a migrated store.

@@ -31,6 +31,9 @@ public abstract class PipelineDbContext : DbContext
     /// <summary>Failures.</summary>
     public DbSet<FailureEntity> Failures => Set<FailureEntity>();
 
+    /// <summary>Document archives and their page counts.</summary>
+    public DbSet<DocumentEntity> Documents => Set<DocumentEntity>();
+
     /// <summary>Which provider this context talks to; the store picks its SQL dialect from it.</summary>
     public abstract DatabaseProvider Provider { get; }
 
@@ -77,8 +80,9 @@ public abstract class PipelineDbContext : DbContext
             e.Property(x => x.ETag).HasColumnName("etag");
             e.Property(x => x.Width).HasColumnName("width");
             e.Property(x => x.Height).HasColumnName("height");
+            e.Property(x => x.Page).HasColumnName("page");
             e.Property(x => x.Size).HasColumnName("size");
-            e.HasIndex(x => new { x.Uri, x.ETag }).IsUnique();
+            e.HasIndex(x => new { x.Uri, x.ETag, x.Page }).IsUnique();
         });
 
         modelBuilder.Entity<ResultEntity>(e =>
@@ -92,6 +96,8 @@ public abstract class PipelineDbContext : DbContext
             e.Property(x => x.Task).HasColumnName("task");
             e.Property(x => x.Text).HasColumnName("text");
             e.Property(x => x.Boxes).HasColumnName("boxes");
+            e.Property(x => x.Page).HasColumnName("page");
+            e.Property(x => x.Origin).HasColumnName("origin");
             e.Property(x => x.PromptTokens).HasColumnName("prompt_tokens");
             e.Property(x => x.GeneratedTokens).HasColumnName("generated_tokens");
             e.Property(x => x.LatencyMs).HasColumnName("latency_ms");
@@ -100,10 +106,12 @@ public abstract class PipelineDbContext : DbContext
             e.Property(x => x.UpdatedAt).HasColumnName("updated_at");
             e.Property(x => x.Superseded).HasColumnName("superseded");
             e.Property(x => x.ChangeSeq).HasColumnName("change_seq");
-            // The idempotency key: redelivery upserts on it.
-            e.HasIndex(x => new { x.Uri, x.ETag, x.Model, x.Task }).IsUnique();
-            // Serves the current view's "latest per (uri, model, task)" probe.
-            e.HasIndex(x => new { x.Uri, x.Model, x.Task });
+            // The idempotency key: redelivery upserts on it. Page 0 (the whole object) rather than NULL keeps it a
+            // plain unique key and ON CONFLICT target on both providers.
+            e.HasIndex(x => new { x.Uri, x.ETag, x.Page, x.Model, x.Task }).IsUnique();
+            // Serves the current view's "latest per (uri, page, model, task)" probe: without page, a document of
+            // thousands of pages would probe every page's row for each row.
+            e.HasIndex(x => new { x.Uri, x.Page, x.Model, x.Task });
             e.HasIndex(x => new { x.RunId, x.UpdatedAt });
         });
 
@@ -117,12 +125,26 @@ public abstract class PipelineDbContext : DbContext
             e.Property(x => x.Model).HasColumnName("model");
             e.Property(x => x.Task).HasColumnName("task");
             e.Property(x => x.ReasonCode).HasColumnName("reason_code").HasMaxLength(100);
+            e.Property(x => x.Page).HasColumnName("page");
             e.Property(x => x.Message).HasColumnName("message");
             e.Property(x => x.Attempts).HasColumnName("attempts");
             e.Property(x => x.RunId).HasColumnName("run_id");
             e.Property(x => x.CreatedAt).HasColumnName("created_at");
             e.Property(x => x.UpdatedAt).HasColumnName("updated_at");
-            e.HasIndex(x => new { x.Uri, x.ETag, x.Model, x.Task }).IsUnique();
+            e.HasIndex(x => new { x.Uri, x.ETag, x.Page, x.Model, x.Task }).IsUnique();
+        });
+
+        modelBuilder.Entity<DocumentEntity>(e =>
+        {
+            e.ToTable("documents");
+            e.HasKey(x => new { x.Uri, x.ETag });
+            e.Property(x => x.Uri).HasColumnName("uri");
+            e.Property(x => x.ETag).HasColumnName("etag");
+            e.Property(x => x.Kind).HasColumnName("kind");
+            e.Property(x => x.PageCount).HasColumnName("page_count");
+            e.Property(x => x.Size).HasColumnName("size");
+            e.Property(x => x.RunId).HasColumnName("run_id");
+            e.Property(x => x.CreatedAt).HasColumnName("created_at");
         });
     }
 }

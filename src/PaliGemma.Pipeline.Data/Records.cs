@@ -1,7 +1,11 @@
 namespace PaliGemma.Pipeline.Data;
 
-/// <summary>An object version: URI plus ETag (or content hash for local files).</summary>
-public sealed record ObjectVersion(string Uri, string ETag);
+/// <summary>An object version: URI plus ETag (or content hash for local files), and a page of it where it is a document.</summary>
+public sealed record ObjectVersion(string Uri, string ETag)
+{
+    /// <summary>Page of a document, 1-based; 0 (the default) for the whole object.</summary>
+    public int Page { get; init; }
+}
 
 /// <summary>What a new run lists and runs.</summary>
 /// <param name="Name">Unique run name.</param>
@@ -29,8 +33,12 @@ public sealed record RunItemRecord(string Uri, string ETag, long Size, bool Enqu
 /// <summary>Where one partition of a parallel listing stands: the last key recorded, and whether it was listed to its end.</summary>
 public sealed record ListingPartition(string? LastKey, bool Completed);
 
-/// <summary>Decoded image facts for one object version.</summary>
-public sealed record ImageRecord(string Uri, string ETag, int Width, int Height, long Size);
+/// <summary>Decoded image facts for one object version, or one page of a document (then Size is the document's).</summary>
+public sealed record ImageRecord(string Uri, string ETag, int Width, int Height, long Size)
+{
+    /// <summary>Page of a document, 1-based; 0 (the default) for the whole object.</summary>
+    public int Page { get; init; }
+}
 
 /// <summary>A successful model output to upsert. BoxesJson holds boxes/masks as a JSON document, or null.</summary>
 public sealed record ResultRecord(
@@ -43,7 +51,17 @@ public sealed record ResultRecord(
     int PromptTokens,
     int GeneratedTokens,
     double LatencyMs,
-    Guid? RunId);
+    Guid? RunId)
+{
+    /// <summary>Page of a document, 1-based; 0 (the default) for the whole object.</summary>
+    public int Page { get; init; }
+
+    /// <summary>Where the text came from: null for the model, <see cref="TextLayerOrigin"/> for a PDF page's own text layer.</summary>
+    public string? Origin { get; init; }
+
+    /// <summary>The <see cref="Origin"/> of text taken from a PDF's text layer without running the model.</summary>
+    public const string TextLayerOrigin = "text_layer";
+}
 
 /// <summary>A failed (object, task) to record. Ignored when a result for the same key already exists.</summary>
 public sealed record FailureRecord(
@@ -53,7 +71,23 @@ public sealed record FailureRecord(
     string Task,
     string ReasonCode,
     string? Message,
-    Guid? RunId);
+    Guid? RunId)
+{
+    /// <summary>Page of a document, 1-based; 0 (the default) for the whole object, which for a document is its own failure.</summary>
+    public int Page { get; init; }
+}
+
+/// <summary>
+/// A document archive a worker expanded into pages. <paramref name="PageCount"/> is null when the document could not be
+/// opened (its failure is then a <see cref="FailureRecord"/> at page 0).
+/// </summary>
+/// <param name="Uri">Object URI.</param>
+/// <param name="ETag">Object ETag.</param>
+/// <param name="Kind">"pdf" or "tiff".</param>
+/// <param name="PageCount">Pages, or null when unknown.</param>
+/// <param name="Size">Object size in bytes.</param>
+/// <param name="RunId">Run whose worker expanded it.</param>
+public sealed record DocumentRecord(string Uri, string ETag, string Kind, int? PageCount, long Size, Guid? RunId);
 
 /// <summary>Everything one worker batch persists, written in one transaction.</summary>
 public sealed record ResultBatch(
@@ -61,6 +95,9 @@ public sealed record ResultBatch(
     IReadOnlyList<FailureRecord> Failures,
     IReadOnlyList<ImageRecord> Images)
 {
+    /// <summary>Documents to record (upsert by (uri, etag)) in the same transaction.</summary>
+    public IReadOnlyList<DocumentRecord> Documents { get; init; } = [];
+
     /// <summary>A batch of results only.</summary>
     public static ResultBatch Of(params ResultRecord[] results) => new(results, [], []);
 }
@@ -75,7 +112,11 @@ public sealed record StoredResult(
     string? Text,
     string? BoxesJson,
     Guid? RunId,
-    DateTime UpdatedAt);
+    DateTime UpdatedAt)
+{
+    /// <summary>Page of a document, 1-based; null for a whole object.</summary>
+    public int? Page { get; init; }
+}
 
 /// <summary>
 /// A position in the change feed. On Postgres <see cref="TransactionId"/> is the writing transaction's xid8;
@@ -131,12 +172,18 @@ public sealed record ChangeFeedRow(
 
     /// <summary>Tokens the model generated.</summary>
     public int GeneratedTokens { get; init; }
+
+    /// <summary>Page of a document, 1-based; null for a whole object.</summary>
+    public int? Page { get; init; }
 }
 
 /// <summary>A page of the change feed and the cursor to pass next time (unchanged when the page is empty).</summary>
 public sealed record ChangePage(IReadOnlyList<ChangeFeedRow> Rows, ChangeCursor Next);
 
-/// <summary>Progress of a run. Combinations = listed objects x tasks; Pending = Combinations - Done - Failed.</summary>
+/// <summary>
+/// Progress of a run. Combinations = units x tasks, where a listed object is one unit, or as many as its pages once a
+/// worker has recorded it as a document with a page count; Pending = Combinations - Done - Failed (never negative).
+/// </summary>
 public sealed record RunStatus(
     Guid RunId,
     string Name,
@@ -148,10 +195,30 @@ public sealed record RunStatus(
     long Failed,
     long Pending,
     double ThroughputPerMinute,
-    TimeSpan? Eta);
+    TimeSpan? Eta)
+{
+    /// <summary>Listed objects a worker recorded as documents.</summary>
+    public long Documents { get; init; }
+
+    /// <summary>Pages of those documents (those that could be opened).</summary>
+    public long Pages { get; init; }
+
+    /// <summary>(page, task) combinations of those documents with a result.</summary>
+    public long PagesDone { get; init; }
+
+    /// <summary>(page, task) combinations of those documents with only a failure.</summary>
+    public long PagesFailed { get; init; }
+
+    /// <summary>Documents whose own failure is recorded (could not be opened), counted once each.</summary>
+    public long DocumentsFailed { get; init; }
+}
 
 /// <summary>A full-text hit from current results; higher <see cref="Rank"/> is better.</summary>
-public sealed record SearchHit(string Uri, string Task, string Model, string Snippet, double Rank);
+public sealed record SearchHit(string Uri, string Task, string Model, string Snippet, double Rank)
+{
+    /// <summary>Page of the document the hit is on; null for a whole object.</summary>
+    public int? Page { get; init; }
+}
 
 /// <summary>Status of one (object, task) of a run in an export.</summary>
 public enum ExportStatus
@@ -177,7 +244,53 @@ public sealed record ExportRow(
     string? ReasonCode,
     string? FailureMessage,
     int? Width,
-    int? Height);
+    int? Height)
+{
+    /// <summary>Page of a document, 1-based; null for a whole object and for a document's own failure.</summary>
+    public int? Page { get; init; }
 
-/// <summary>A (uri, etag, task) that already has a successful result for the queried model.</summary>
-public sealed record ExistingResult(string Uri, string ETag, string Task);
+    /// <summary>"pdf" or "tiff" when the object is a document; null for a plain image.</summary>
+    public string? DocumentKind { get; init; }
+
+    /// <summary>The document's page count (null when unknown or not a document).</summary>
+    public int? PageCount { get; init; }
+}
+
+/// <summary>A (uri, etag, page, task) that already has a successful result for the queried model.</summary>
+public sealed record ExistingResult(string Uri, string ETag, string Task)
+{
+    /// <summary>Page of a document, 1-based; 0 for the whole object.</summary>
+    public int Page { get; init; }
+}
+
+/// <summary>One page of a document with its current results and failures; neither means the page is still pending.</summary>
+/// <param name="Page">1-based page number.</param>
+/// <param name="Width">Rendered width in pixels, when a worker recorded it.</param>
+/// <param name="Height">Rendered height in pixels, when a worker recorded it.</param>
+/// <param name="Results">Current results of the page, ordered by task.</param>
+/// <param name="Failures">Failed tasks of the page (those without a result), ordered by task.</param>
+public sealed record DocumentPageView(
+    int Page,
+    int? Width,
+    int? Height,
+    IReadOnlyList<StoredResult> Results,
+    IReadOnlyList<(string Task, string ReasonCode, string? Message)> Failures);
+
+/// <summary>A failure as shown with a document: reason code, message, attempts.</summary>
+public sealed record FailureView(string Task, string ReasonCode, string? Message, int Attempts);
+
+/// <summary>
+/// The latest version of a document for one model: its pages in order and how far they are. The document's tasks are
+/// those with any result or failure on it. A page is done when it has a result for each of them, failed when it has any
+/// failure; <see cref="Complete"/> when the page count is known and every page is done.
+/// </summary>
+public sealed record DocumentView(
+    string Uri,
+    string ETag,
+    string Kind,
+    int? PageCount,
+    IReadOnlyList<DocumentPageView> Pages,
+    FailureView? Failure,
+    int PagesDone,
+    int PagesFailed,
+    bool Complete);

@@ -109,18 +109,39 @@ public sealed class ResultStore
         _runs.CompleteListingAsync(runId, cancellationToken);
 
     /// <summary>
-    /// Skip-existing lookup for the producer, one round trip per page: which (uri, etag, task) of the page
-    /// already have a successful result for <paramref name="model"/>. Failed combinations are not returned, so
-    /// the next run retries them. Superseded rows count as existing, so call <see cref="MarkSupersededByNewEtagAsync"/>
-    /// for the page first: it revives results of an object that came back with the same ETag.
+    /// Skip-existing lookup for the producer (and a worker's batch), one round trip per page: which (uri, etag, page, task)
+    /// of the given versions already have a successful result for <paramref name="model"/>, matched on
+    /// <see cref="ObjectVersion.Page"/>. For a whole object (page 0) that a worker recorded as a document with a page
+    /// count, a task is also returned (at page 0) when every one of its pages has a current result for it; otherwise the
+    /// object is enqueued again and the expanding worker enqueues only its missing pages. Failed combinations, a
+    /// document's own failure included, are not returned, so the next run retries them. Superseded rows of a whole object
+    /// count as existing, so call <see cref="MarkSupersededByNewEtagAsync"/> for the page first: it revives results of an
+    /// object that came back with the same ETag.
     /// </summary>
     public Task<IReadOnlySet<ExistingResult>> FindExistingResultsAsync(
         IReadOnlyList<ObjectVersion> page, string model, IReadOnlyCollection<string> tasks, CancellationToken cancellationToken) =>
         _runs.FindExistingResultsAsync(page, model, tasks, cancellationToken);
 
     /// <summary>
-    /// Persists one worker batch in one transaction: image facts, results (upsert on (uri, etag, model, task);
-    /// an update re-enters the change feed), deletion of failures the results replace, and failures (attempts
+    /// The (page, task) pairs of one document version (<paramref name="document"/>'s page is ignored) that already have a
+    /// successful, non-superseded result for <paramref name="model"/>, pages 1-based; one query however many pages. The
+    /// expanding worker enqueues only the other pages.
+    /// </summary>
+    public Task<IReadOnlySet<(int Page, string Task)>> FindDonePagesAsync(
+        ObjectVersion document, string model, IReadOnlyList<string> prompts, CancellationToken cancellationToken) =>
+        _runs.FindDonePagesAsync(document, model, prompts, cancellationToken);
+
+    /// <summary>
+    /// Records documents (upsert by (uri, etag); a known page count is never replaced by an unknown one), in one
+    /// transaction. The expanding worker calls it before it publishes the page jobs, so run status counts the document's
+    /// pages from then on.
+    /// </summary>
+    public Task RecordDocumentsAsync(IReadOnlyList<DocumentRecord> documents, CancellationToken cancellationToken) =>
+        _writer.RecordDocumentsAsync(documents, cancellationToken);
+
+    /// <summary>
+    /// Persists one worker batch in one transaction: documents, image facts, results (upsert on (uri, etag, page, model,
+    /// task); an update re-enters the change feed), deletion of failures the results replace, and failures (attempts
     /// counted; skipped where a result exists). On Postgres a NOTIFY with the written ids is sent on commit.
     /// </summary>
     public Task WriteBatchAsync(ResultBatch batch, CancellationToken cancellationToken) =>
@@ -128,7 +149,7 @@ public sealed class ResultStore
 
     /// <summary>
     /// Superseding case (a): for each listed object version, results of the same URI with another ETag become
-    /// superseded, and results with this ETag are revived (an object that came back). Call once per listed page.
+    /// superseded (every page of a document), and results with this ETag are revived (an object that came back). Call once per listed page.
     /// </summary>
     /// <returns>Rows whose superseded flag changed.</returns>
     public Task<int> MarkSupersededByNewEtagAsync(IReadOnlyList<ObjectVersion> listed, CancellationToken cancellationToken) =>
@@ -153,7 +174,7 @@ public sealed class ResultStore
     public Task<int> MarkSupersededMissingAsync(Guid runId, CancellationToken cancellationToken) =>
         _runs.MarkSupersededMissingAsync(runId, cancellationToken);
 
-    /// <summary>Current (latest non-superseded) results of one object, from the current_results view.</summary>
+    /// <summary>Current (latest non-superseded) results of one object, from the current_results view, by page, model and task.</summary>
     public Task<IReadOnlyList<StoredResult>> GetCurrentResultsAsync(string uri, CancellationToken cancellationToken) =>
         _browse.GetCurrentResultsAsync(uri, cancellationToken);
 
@@ -165,15 +186,24 @@ public sealed class ResultStore
         _browse.SearchAsync(query, limit, cancellationToken);
 
     /// <summary>
-    /// Run progress: listed/enqueued objects, (object, task) combinations done (including results reused from
+    /// The latest recorded version of a document (by when a worker first recorded it) for <paramref name="model"/>: its
+    /// pages in order with their current results and failures (a page with neither is pending), and the document's own
+    /// failure; null when no worker recorded <paramref name="uri"/> as a document.
+    /// </summary>
+    public Task<DocumentView?> GetDocumentAsync(string uri, string model, CancellationToken cancellationToken) =>
+        _browse.GetDocumentAsync(uri, model, cancellationToken);
+
+    /// <summary>
+    /// Run progress: listed/enqueued objects, (object or page, task) combinations done (including results reused from
     /// earlier runs), failed, pending; throughput = results this run wrote in the last <paramref name="window"/>.
     /// </summary>
     public Task<RunStatus> GetRunStatusAsync(Guid runId, TimeSpan window, CancellationToken cancellationToken) =>
         _reports.GetRunStatusAsync(runId, window, cancellationToken);
 
     /// <summary>
-    /// Streams one row per (listed object, task) of a run, ordered by URI then task, joining results (from any
-    /// run: reused results count), failures and image sizes by (uri, etag, model, task). Streaming keeps memory
+    /// Streams one row per (listed object, task) of a run, or per (page, task) of a listed object a worker recorded as a
+    /// document with a page count, ordered by URI, page, then task, joining results (from any run: reused results
+    /// count), failures and image sizes by (uri, etag, page, model, task). Streaming keeps memory
     /// flat for millions of objects; it is not retried, so restart the export on a transient fault.
     /// </summary>
     public IAsyncEnumerable<ExportRow> ExportRunAsync(Guid runId, CancellationToken cancellationToken) =>

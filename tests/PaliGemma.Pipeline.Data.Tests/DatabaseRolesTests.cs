@@ -111,6 +111,11 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : IClassFixture<
         var (feed, _) = await FeedPolling.ReadAtLeastAsync(reader, ChangeCursor.Start, 2, ct);
         Assert.Equal(2, feed.Count);
 
+        // And the worker can expand a document: record it, write a page, ask which pages are done
+        await worker.RecordDocumentsAsync([new DocumentRecord("/data/c.pdf", "e3", "pdf", 2, 10, run.Id)], ct);
+        await worker.WriteBatchAsync(ResultBatch.Of(Result("/data/c.pdf", "e3", run.Id) with { Page = 1 }), ct);
+        Assert.Equal([(1, "caption en")], await worker.FindDonePagesAsync(new ObjectVersion("/data/c.pdf", "e3"), Model, ["caption en"], ct));
+
         // But no role except the owner can change the schema or empty a table, and none reads what it does not need
         string[] everyoneDenied =
         [
@@ -120,8 +125,10 @@ public sealed class DatabaseRolesTests(PostgresFixture fixture) : IClassFixture<
         var denied = new Dictionary<string, string[]>
         {
             [Worker] = [.. everyoneDenied, "SELECT * FROM runs", "SELECT * FROM run_items", "UPDATE runs SET listed_count = 0", "INSERT INTO run_items VALUES (gen_random_uuid(), 'x', 'e', 1, true)"],
-            [Producer] = [.. everyoneDenied, "SELECT * FROM failures", "SELECT * FROM images", "INSERT INTO failures (uri, etag, model, task, reason_code, attempts, created_at, updated_at) VALUES ('x', 'e', 'm', 't', 'r', 1, now(), now())"],
-            [Reader] = [.. everyoneDenied, "INSERT INTO images (uri, etag, width, height, size) VALUES ('x', 'e', 1, 1, 1)", "UPDATE results SET text = 'x'", "SELECT nextval('results_change_seq')"],
+            [Producer] = [.. everyoneDenied, "SELECT * FROM failures", "SELECT * FROM images", "INSERT INTO failures (uri, etag, model, task, reason_code, attempts, created_at, updated_at) VALUES ('x', 'e', 'm', 't', 'r', 1, now(), now())",
+                "INSERT INTO documents (uri, etag, kind, size, created_at) VALUES ('x', 'e', 'pdf', 1, now())"],
+            [Reader] = [.. everyoneDenied, "INSERT INTO images (uri, etag, width, height, size) VALUES ('x', 'e', 1, 1, 1)", "UPDATE results SET text = 'x'", "SELECT nextval('results_change_seq')",
+                "UPDATE documents SET page_count = 1"],
         };
         var surprises = new List<string>();
         foreach (var (role, statements) in denied)

@@ -93,7 +93,7 @@ public static class Stores
     {
         await using var context = Factory(provider, connectionString).CreateDbContext();
         await context.Database.ExecuteSqlRawAsync(
-            "DELETE FROM run_items; DELETE FROM runs; DELETE FROM failures; DELETE FROM results; DELETE FROM images;",
+            "DELETE FROM run_items; DELETE FROM runs; DELETE FROM failures; DELETE FROM results; DELETE FROM images; DELETE FROM documents;",
             cancellationToken);
     }
 }

@@ -245,7 +245,7 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
         var schemas = document["components"]!["schemas"]!;
         Assert.Equal(["changes", "next"], schemas["ChangeLinePage"]!["properties"]!.AsObject().Select(p => p.Key).ToArray());
         Assert.Equal(
-            ["cursor", "op", "id", "uri", "etag", "model", "task", "text", "boxes", "prompt_tokens", "generated_tokens", "updated_at"],
+            ["cursor", "op", "id", "uri", "etag", "model", "task", "text", "boxes", "prompt_tokens", "generated_tokens", "updated_at", "page"],
             schemas["ChangeLine"]!["properties"]!.AsObject().Select(p => p.Key).ToArray());
     }
 

@@ -10,8 +10,9 @@ namespace PaliGemma.Pipeline.Cli.Commands;
 internal sealed record StatusSettings(string? Run, int WindowMinutes, int Limit, bool Json);
 
 /// <summary>
-/// <c>pgpipe status [RUN]</c>: one run's progress (objects listed and enqueued; (object, task) combinations
-/// done, failed and pending; throughput and ETA), or without RUN every run with its counts, newest first.
+/// <c>pgpipe status [RUN]</c>: one run's progress (objects listed and enqueued; (object or page, task) combinations
+/// done, failed and pending; throughput and ETA; documents and their pages when the run has any), or without RUN every
+/// run with its counts, newest first.
 /// </summary>
 internal static class StatusCommand
 {
@@ -105,7 +106,7 @@ internal static class StatusCommand
     private static async Task WriteOneAsync(ReadContext c, RunInfo run, RunStatus s, TimeSpan window)
     {
         var minutes = window.TotalMinutes.ToString("0.##", CultureInfo.InvariantCulture);
-        IReadOnlyList<IReadOnlyList<string>> rows =
+        List<IReadOnlyList<string>> rows =
         [
             ["run", run.Name],
             ["id", run.Id.ToString()],
@@ -123,6 +124,19 @@ internal static class StatusCommand
             [$"throughput (per min, last {minutes} min)", FormatRate(s.ThroughputPerMinute)],
             ["eta", FormatEta(s)],
         ];
+        if (s.Documents > 0)
+        {
+            // After the combinations: a document counts as one combination per task until a worker opens it, then one per page.
+            rows.InsertRange(9,
+            [
+                ["documents", ReadOutput.Count(s.Documents)],
+                ["documents failed", ReadOutput.Count(s.DocumentsFailed)],
+                ["pages", ReadOutput.Count(s.Pages)],
+                ["pages done", ReadOutput.Count(s.PagesDone)],
+                ["pages failed", ReadOutput.Count(s.PagesFailed)],
+            ]);
+        }
+
         await ReadOutput.WriteTableAsync(c.Output, c.OutputIsTerminal, ["FIELD", "VALUE"], rows).ConfigureAwait(false);
     }
 
@@ -151,6 +165,15 @@ internal static class StatusCommand
             w.WriteNumber("done", s.Done);
             w.WriteNumber("failed", s.Failed);
             w.WriteNumber("pending", s.Pending);
+            if (s.Documents > 0)
+            {
+                w.WriteNumber("documents", s.Documents);
+                w.WriteNumber("documents_failed", s.DocumentsFailed);
+                w.WriteNumber("pages", s.Pages);
+                w.WriteNumber("pages_done", s.PagesDone);
+                w.WriteNumber("pages_failed", s.PagesFailed);
+            }
+
             w.WriteNumber("throughput_per_minute", Math.Round(s.ThroughputPerMinute, 3));
             w.WriteNumber("throughput_window_minutes", window.TotalMinutes);
             if (s.Eta is { } eta)

@@ -61,7 +61,8 @@ internal static class CocoExportWriter
             w.WriteStartArray("images");
             a.WriteStartArray();
 
-            // Rows arrive ordered by URI then task, so one object's rows are consecutive: keep only those.
+            // Rows arrive ordered by URI, page, then task, so one image's rows (an object, or one page of a document) are
+            // consecutive: keep only those.
             var current = new List<ExportRow>();
             async Task FlushObjectAsync()
             {
@@ -79,6 +80,12 @@ internal static class CocoExportWriter
                 WriteNullableInt(w, "width", current.Find(r => r.Width is not null)?.Width);
                 WriteNullableInt(w, "height", current.Find(r => r.Height is not null)?.Height);
                 w.WriteString("etag", first.ETag);
+                if (first.Page is { } page)
+                {
+                    // Each page of a document is its own image; file_name stays the document's URI.
+                    w.WriteNumber("page", page);
+                }
+
                 w.WriteEndObject();
 
                 foreach (var row in current.Where(r => r.Status == ExportStatus.Ok))
@@ -141,7 +148,7 @@ internal static class CocoExportWriter
                     default: pending++; break;
                 }
 
-                if (current.Count > 0 && !string.Equals(current[0].Uri, row.Uri, StringComparison.Ordinal))
+                if (current.Count > 0 && (!string.Equals(current[0].Uri, row.Uri, StringComparison.Ordinal) || current[0].Page != row.Page))
                 {
                     await FlushObjectAsync().ConfigureAwait(false);
                 }

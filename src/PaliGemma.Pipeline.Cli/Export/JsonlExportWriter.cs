@@ -3,9 +3,11 @@ using PaliGemma.Pipeline.Data;
 namespace PaliGemma.Pipeline.Cli.Export;
 
 /// <summary>
-/// <c>pgpipe export --format jsonl</c>: one JSON object per line for every (listed object, task) of the run,
-/// in URI then task order, including results reused from earlier runs. Every line has exactly the keys
-/// <c>uri</c>, <c>etag</c>, <c>task</c>, <c>model</c>, <c>status</c>, <c>text</c>, <c>boxes</c>, <c>error</c>:
+/// <c>pgpipe export --format jsonl</c>: one JSON object per line for every (listed object, task) of the run, or
+/// (page, task) of a listed document a worker opened, in URI, page, then task order, including results reused from
+/// earlier runs. Every line has exactly the keys <c>uri</c>, <c>etag</c>, <c>task</c>, <c>model</c>, <c>status</c>,
+/// <c>text</c>, <c>boxes</c>, <c>error</c>, plus <c>page</c> (1-based, after <c>uri</c>) on a document's page; a plain
+/// image, and a document that could not be opened (its failure), have no <c>page</c>:
 /// <list type="bullet">
 /// <item><c>status</c> "ok": <c>text</c> is the model output (null only if none was stored), <c>boxes</c> an array
 /// of <c>{"label","x1","y1","x2","y2"}</c> in original-image pixels ([] when the task found none), <c>error</c> null.</item>
@@ -28,6 +30,11 @@ internal static class JsonlExportWriter
             count++;
             w.WriteStartObject();
             w.WriteString("uri", row.Uri);
+            if (row.Page is { } page)
+            {
+                w.WriteNumber("page", page);
+            }
+
             w.WriteString("etag", row.ETag);
             w.WriteString("task", row.Task);
             w.WriteString("model", model);

@@ -53,7 +53,7 @@ public sealed class RunItemEntity
     public bool Enqueued { get; set; }
 }
 
-/// <summary>Decoded image facts per object version, for COCO export.</summary>
+/// <summary>Decoded image facts per object version (and page of a document), for COCO export.</summary>
 public sealed class ImageEntity
 {
     /// <summary>Surrogate key.</summary>
@@ -65,6 +65,9 @@ public sealed class ImageEntity
     /// <summary>Object ETag.</summary>
     public required string ETag { get; set; }
 
+    /// <summary>Page of a document, 1-based; 0 for the whole object (a plain image, or a document-level failure).</summary>
+    public int Page { get; set; }
+
     /// <summary>Decoded width in pixels.</summary>
     public int Width { get; set; }
 
@@ -75,7 +78,7 @@ public sealed class ImageEntity
     public long Size { get; set; }
 }
 
-/// <summary>One model output for one task on one object version. Unique per (uri, etag, model, task).</summary>
+/// <summary>One model output for one task on one object version (or one page of it). Unique per (uri, etag, page, model, task).</summary>
 public sealed class ResultEntity
 {
     /// <summary>Surrogate key, reported in NOTIFY payloads.</summary>
@@ -86,6 +89,9 @@ public sealed class ResultEntity
 
     /// <summary>Object ETag.</summary>
     public required string ETag { get; set; }
+
+    /// <summary>Page of a document, 1-based; 0 for the whole object (a plain image, or a document-level failure).</summary>
+    public int Page { get; set; }
 
     /// <summary>Model id.</summary>
     public required string Model { get; set; }
@@ -98,6 +104,9 @@ public sealed class ResultEntity
 
     /// <summary>Detection boxes / segmentation as JSON (jsonb on Postgres, text on SQLite).</summary>
     public string? Boxes { get; set; }
+
+    /// <summary>Where the text came from: null for the model, "text_layer" for a PDF page's own text layer.</summary>
+    public string? Origin { get; set; }
 
     /// <summary>Prompt tokens consumed.</summary>
     public int PromptTokens { get; set; }
@@ -124,7 +133,7 @@ public sealed class ResultEntity
     public long ChangeSeq { get; set; }
 }
 
-/// <summary>A failed (uri, etag, model, task). Deleted when a later success lands; retried by the next run.</summary>
+/// <summary>A failed (uri, etag, page, model, task). Deleted when a later success lands; retried by the next run.</summary>
 public sealed class FailureEntity
 {
     /// <summary>Surrogate key.</summary>
@@ -135,6 +144,9 @@ public sealed class FailureEntity
 
     /// <summary>Object ETag.</summary>
     public required string ETag { get; set; }
+
+    /// <summary>Page of a document, 1-based; 0 for the whole object (a plain image, or a document-level failure).</summary>
+    public int Page { get; set; }
 
     /// <summary>Model id.</summary>
     public required string Model { get; set; }
@@ -159,4 +171,32 @@ public sealed class FailureEntity
 
     /// <summary>Last failure (UTC).</summary>
     public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>
+/// A document archive (PDF, multi-page TIFF) seen by a worker: it expands into pages, each a unit of work. Keyed by
+/// (uri, etag). A null page count means the document could not be opened (its failure is a failures row at page 0).
+/// </summary>
+public sealed class DocumentEntity
+{
+    /// <summary>Object URI.</summary>
+    public required string Uri { get; set; }
+
+    /// <summary>Object ETag.</summary>
+    public required string ETag { get; set; }
+
+    /// <summary>"pdf" or "tiff".</summary>
+    public required string Kind { get; set; }
+
+    /// <summary>Pages the document holds, or null when it could not be opened.</summary>
+    public int? PageCount { get; set; }
+
+    /// <summary>Object size in bytes.</summary>
+    public long Size { get; set; }
+
+    /// <summary>Run whose worker expanded it.</summary>
+    public Guid? RunId { get; set; }
+
+    /// <summary>First recorded (UTC).</summary>
+    public DateTime CreatedAt { get; set; }
 }

@@ -81,7 +81,7 @@ internal sealed class BrowseQueries(StoreContext store)
             {
                 using var b = store.Command(connection, transaction);
                 var text = string.IsNullOrWhiteSpace(query.Text) ? null : query.Text;
-                var columns = $"r.id, r.uri, r.task, r.model, r.run_id, {{0}}, {{1}}, {store.Dialect.HasBoxes}";
+                var columns = $"r.id, r.uri, r.task, r.model, r.run_id, {{0}}, {{1}}, {store.Dialect.HasBoxes}, r.page";
                 if (text is null)
                 {
                     b.Sql.Append("SELECT ").Append(string.Format(CultureInfo.InvariantCulture, columns,
@@ -116,7 +116,10 @@ internal sealed class BrowseQueries(StoreContext store)
                 var hits = await StoreContext.ReadAsync(
                     b.Build(),
                     r => new ResultHit(r.GetLong(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetNullableGuid(4),
-                        r.GetNullableString(5) ?? string.Empty, Convert.ToDouble(r.GetValue(6), CultureInfo.InvariantCulture), r.GetBool(7)),
+                        r.GetNullableString(5) ?? string.Empty, Convert.ToDouble(r.GetValue(6), CultureInfo.InvariantCulture), r.GetBool(7))
+                    {
+                        Page = StoreContext.ReadPage(r, 8),
+                    },
                     ct).ConfigureAwait(false);
 
                 var more = hits.Count > query.Limit;
@@ -139,10 +142,10 @@ internal sealed class BrowseQueries(StoreContext store)
                 var boxes = store.Dialect.JsonText("r.boxes");
                 b.Sql.Append(CultureInfo.InvariantCulture, $"""
                     SELECT r.id, r.uri, r.etag, r.model, r.task, r.text, {boxes}, r.prompt_tokens, r.generated_tokens, r.latency_ms,
-                           r.run_id, ru.name, ru.source, r.superseded, r.updated_at, i.width, i.height
+                           r.run_id, ru.name, ru.source, r.superseded, r.updated_at, i.width, i.height, r.page, r.origin
                     FROM results r
                     LEFT JOIN runs ru ON ru.id = r.run_id
-                    LEFT JOIN images i ON i.uri = r.uri AND i.etag = r.etag
+                    LEFT JOIN images i ON i.uri = r.uri AND i.etag = r.etag AND i.page = r.page
                     WHERE r.id = {b.Long(id)}
                     """);
                 var details = await StoreContext.ReadAsync(b.Build(), ReadDetail, ct).ConfigureAwait(false);
@@ -157,12 +160,8 @@ internal sealed class BrowseQueries(StoreContext store)
             {
                 using var b = store.Command(connection, transaction);
                 b.Sql.Append(CultureInfo.InvariantCulture,
-                    $"SELECT id, uri, etag, model, task, text, {store.Dialect.JsonText("boxes")}, run_id, updated_at FROM current_results WHERE uri = {b.Text(uri)} ORDER BY model, task");
-                return await StoreContext.ReadAsync(
-                    b.Build(),
-                    r => new StoredResult(r.GetLong(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
-                        r.GetNullableString(5), r.GetNullableString(6), r.GetNullableGuid(7), r.GetUtcDateTime(8)),
-                    ct).ConfigureAwait(false);
+                    $"SELECT {StoredColumns} FROM current_results WHERE uri = {b.Text(uri)} ORDER BY page, model, task");
+                return await StoreContext.ReadAsync(b.Build(), ReadStored, ct).ConfigureAwait(false);
             },
             cancellationToken);
 
@@ -176,15 +175,78 @@ internal sealed class BrowseQueries(StoreContext store)
         }
 
         var page = await QueryResultsAsync(new ResultQuery(query, Limit: limit), cancellationToken).ConfigureAwait(false);
-        return page.Hits.Select(h => new SearchHit(h.Uri, h.Task, h.Model, h.Snippet, h.Rank)).ToList();
+        return page.Hits.Select(h => new SearchHit(h.Uri, h.Task, h.Model, h.Snippet, h.Rank) { Page = h.Page }).ToList();
     }
+
+    public Task<DocumentView?> GetDocumentAsync(string uri, string model, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        ArgumentNullException.ThrowIfNull(model);
+        return store.ExecuteAsync(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                using var b = store.Command(connection, transaction);
+                b.Sql.Append(CultureInfo.InvariantCulture, $"SELECT etag, kind, page_count FROM documents WHERE uri = {b.Text(uri)} ORDER BY created_at DESC, etag LIMIT 1");
+                var found = await StoreContext.ReadAsync(
+                    b.Build(), r => (ETag: r.GetString(0), Kind: r.GetString(1), PageCount: r.IsDBNull(2) ? (int?)null : Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture)), ct)
+                    .ConfigureAwait(false);
+                if (found.Count == 0)
+                {
+                    return null;
+                }
+
+                var (etag, kind, pageCount) = found[0];
+                b.Restart();
+                var u = b.Text(uri);
+                var e = b.Text(etag);
+                var m = b.Text(model);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"SELECT {StoredColumns} FROM results WHERE uri = {u} AND etag = {e} AND model = {m} AND superseded = FALSE ORDER BY page, task");
+                var results = await StoreContext.ReadAsync(b.Build(), ReadStored, ct).ConfigureAwait(false);
+                b.Restart();
+                u = b.Text(uri);
+                e = b.Text(etag);
+                m = b.Text(model);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"SELECT page, task, reason_code, message, attempts FROM failures WHERE uri = {u} AND etag = {e} AND model = {m} ORDER BY page, task");
+                var failures = await StoreContext.ReadAsync(
+                    b.Build(),
+                    r => (Page: Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture), Failure: new FailureView(r.GetString(1), r.GetString(2), r.GetNullableString(3),
+                        Convert.ToInt32(r.GetValue(4), CultureInfo.InvariantCulture))),
+                    ct).ConfigureAwait(false);
+                b.Restart();
+                b.Sql.Append(CultureInfo.InvariantCulture, $"SELECT page, width, height FROM images WHERE uri = {b.Text(uri)} AND etag = {b.Text(etag)} AND page > 0");
+                var sizes = (await StoreContext.ReadAsync(
+                        b.Build(),
+                        r => (Page: Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture), Width: Convert.ToInt32(r.GetValue(1), CultureInfo.InvariantCulture),
+                            Height: Convert.ToInt32(r.GetValue(2), CultureInfo.InvariantCulture)),
+                        ct).ConfigureAwait(false))
+                    .ToDictionary(x => x.Page);
+                return DocumentViews.Build(uri, etag, kind, pageCount, results, failures, sizes);
+            },
+            cancellationToken);
+    }
+
+    private string StoredColumns => $"id, uri, etag, model, task, text, {store.Dialect.JsonText("boxes")}, run_id, updated_at, page";
+
+    private static StoredResult ReadStored(DbDataReader r) =>
+        new(r.GetLong(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+            r.GetNullableString(5), r.GetNullableString(6), r.GetNullableGuid(7), r.GetUtcDateTime(8))
+        {
+            Page = StoreContext.ReadPage(r, 9),
+        };
 
     private static ResultDetail ReadDetail(DbDataReader reader)
     {
         var record = new ResultRecord(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
             reader.GetNullableString(5), reader.GetNullableString(6),
             Convert.ToInt32(reader.GetValue(7), CultureInfo.InvariantCulture), Convert.ToInt32(reader.GetValue(8), CultureInfo.InvariantCulture),
-            Convert.ToDouble(reader.GetValue(9), CultureInfo.InvariantCulture), reader.GetNullableGuid(10));
+            Convert.ToDouble(reader.GetValue(9), CultureInfo.InvariantCulture), reader.GetNullableGuid(10))
+        {
+            Page = Convert.ToInt32(reader.GetValue(17), CultureInfo.InvariantCulture),
+            Origin = reader.GetNullableString(18),
+        };
         return new ResultDetail(reader.GetLong(0), record, reader.GetNullableString(11), reader.GetNullableString(12), reader.GetBool(13),
             reader.GetUtcDateTime(14),
             reader.IsDBNull(15) ? null : Convert.ToInt32(reader.GetValue(15), CultureInfo.InvariantCulture),

@@ -19,7 +19,7 @@ internal sealed class ChangeFeedReader(StoreContext store)
             async (connection, transaction, ct) =>
             {
                 using var b = store.Command(connection, transaction);
-                const string columns = "id, uri, etag, model, task, text, {0}, prompt_tokens, generated_tokens, superseded, updated_at";
+                const string columns = "id, uri, etag, model, task, text, {0}, prompt_tokens, generated_tokens, superseded, updated_at, page";
                 store.Dialect.AppendFeedQuery(b, columns, cursor, limit);
                 var rows = await StoreContext.ReadAsync(b.Build(), ReadRow, ct).ConfigureAwait(false);
                 return new ChangePage(rows, rows.Count == 0 ? cursor : rows[^1].Position);
@@ -82,8 +82,9 @@ internal sealed class ChangeFeedReader(StoreContext store)
     private static ChangeFeedRow ReadRow(DbDataReader reader) =>
         new(reader.GetLong(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
             reader.GetNullableString(5), reader.GetNullableString(6), reader.GetBool(9), reader.GetUtcDateTime(10),
-            new ChangeCursor(reader.GetLong(11), reader.GetLong(12)))
+            new ChangeCursor(reader.GetLong(12), reader.GetLong(13)))
         {
+            Page = StoreContext.ReadPage(reader, 11),
             PromptTokens = Convert.ToInt32(reader.GetValue(7), CultureInfo.InvariantCulture),
             GeneratedTokens = Convert.ToInt32(reader.GetValue(8), CultureInfo.InvariantCulture),
         };

@@ -136,7 +136,7 @@ internal sealed class PostgresDialect : SqlDialect
     {
         // The written ids go out as a NOTIFY, delivered by the server only when the transaction commits.
         b.Sql.Append("change_seq = nextval('results_change_seq'), txid = pg_current_xact_id() RETURNING id), ");
-        b.Sql.Append("del AS (DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
+        b.Sql.Append("del AS (DELETE FROM failures WHERE (uri, etag, page, model, task) IN (VALUES ");
         b.Sql.AppendJoin(", ", keys);
         b.Sql.Append(")) SELECT pg_notify('").Append(ResultStore.NotifyChannel)
             .Append("', CASE WHEN length(s) <= 7900 THEN s ELSE '' END) FROM (SELECT COALESCE(string_agg(id::text, ','), '') AS s FROM up) q;\n");
@@ -199,13 +199,25 @@ internal sealed class PostgresDialect : SqlDialect
         return command;
     }
 
-    /// <summary>The skip-existing lookup for a page as one statement over arrays.</summary>
+    /// <summary>
+    /// The skip-existing lookup for a page as one statement over arrays: results at each version's page, and for a
+    /// whole object (page 0) that is a document with a page count, the tasks done on every one of its pages.
+    /// </summary>
     private static NpgsqlCommand ExistingResultsCommand(DbConnection connection, IReadOnlyList<ObjectVersion> page, string model, IReadOnlyCollection<string> tasks)
     {
         var command = (NpgsqlCommand)connection.CreateCommand();
-        command.CommandText = "SELECT r.uri, r.etag, r.task FROM results r JOIN unnest(@u, @e) AS v(u, e) ON r.uri = v.u AND r.etag = v.e WHERE r.model = @m AND r.task = ANY(@t)";
+        command.CommandText = """
+            SELECT r.uri, r.etag, r.task, r.page FROM results r JOIN unnest(@u, @e, @p) AS v(u, e, p) ON r.uri = v.u AND r.etag = v.e AND r.page = v.p
+            WHERE r.model = @m AND r.task = ANY(@t)
+            UNION ALL
+            SELECT d.uri, d.etag, t.task, 0 FROM documents d JOIN unnest(@u, @e, @p) AS v(u, e, p) ON d.uri = v.u AND d.etag = v.e AND v.p = 0
+            CROSS JOIN unnest(@t) AS t(task)
+            WHERE d.page_count > 0 AND d.page_count = (SELECT COUNT(*) FROM results r WHERE r.uri = d.uri AND r.etag = d.etag
+              AND r.page BETWEEN 1 AND d.page_count AND r.model = @m AND r.task = t.task AND r.superseded = FALSE)
+            """;
         command.Parameters.AddWithValue("u", page.Select(o => o.Uri).ToArray());
         command.Parameters.AddWithValue("e", page.Select(o => o.ETag).ToArray());
+        command.Parameters.AddWithValue("p", page.Select(o => o.Page).ToArray());
         command.Parameters.AddWithValue("m", model);
         command.Parameters.AddWithValue("t", tasks.ToArray());
         return command;

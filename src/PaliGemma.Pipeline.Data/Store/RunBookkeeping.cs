@@ -149,6 +149,35 @@ internal sealed class RunBookkeeping(StoreContext store)
             },
             cancellationToken);
 
+    public Task<IReadOnlySet<(int Page, string Task)>> FindDonePagesAsync(
+        ObjectVersion document, string model, IReadOnlyList<string> tasks, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        ArgumentNullException.ThrowIfNull(tasks);
+        return store.ExecuteAsync<IReadOnlySet<(int Page, string Task)>>(
+            false,
+            async (connection, transaction, ct) =>
+            {
+                var done = new HashSet<(int Page, string Task)>();
+                if (tasks.Count == 0)
+                {
+                    return done;
+                }
+
+                // One statement for the whole document, whatever its page count: the unique key's (uri, etag) prefix
+                // serves it.
+                using var b = store.Command(connection, transaction);
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $"SELECT page, task FROM results WHERE uri = {b.Text(document.Uri)} AND etag = {b.Text(document.ETag)} AND page > 0 AND model = {b.Text(model)} AND superseded = FALSE AND task IN (");
+                b.Sql.AppendJoin(", ", tasks.Select(t => b.Text(t)));
+                b.Sql.Append(')');
+                done.UnionWith(await StoreContext.ReadAsync(
+                    b.Build(), r => (Convert.ToInt32(r.GetValue(0), CultureInfo.InvariantCulture), r.GetString(1)), ct).ConfigureAwait(false));
+                return done;
+            },
+            cancellationToken);
+    }
+
     public Task<int> MarkSupersededByNewEtagAsync(IReadOnlyList<ObjectVersion> listed, CancellationToken cancellationToken) =>
         store.ExecuteAsync(
             true,

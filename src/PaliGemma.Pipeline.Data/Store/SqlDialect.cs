@@ -11,7 +11,7 @@ namespace PaliGemma.Pipeline.Data;
 /// </summary>
 internal abstract class SqlDialect
 {
-    /// <summary>Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 12 parameters stays below.</summary>
+    /// <summary>Postgres caps parameters per statement at 65535 and SQLite at 32766; rows x 14 parameters stays below.</summary>
     public const int MaxRowsPerStatement = 1000;
 
     /// <summary>The dialect of <paramref name="provider"/>.</summary>
@@ -54,7 +54,10 @@ internal abstract class SqlDialect
         StoreContext store, DbConnection connection, DbTransaction? transaction, Guid runId, IReadOnlyList<RunItemRecord> distinct, string upsert,
         CancellationToken ct);
 
-    /// <summary>Adds to <paramref name="found"/> the (uri, etag, task) of <paramref name="page"/> that have results for <paramref name="model"/>.</summary>
+    /// <summary>
+    /// Adds to <paramref name="found"/> the (uri, etag, page, task) of <paramref name="page"/> that have results for
+    /// <paramref name="model"/>; a whole object (page 0) that is a document counts a task as done when every page has it.
+    /// </summary>
     public abstract Task FindExistingAsync(
         StoreContext store, DbConnection connection, DbTransaction? transaction, IReadOnlyList<ObjectVersion> page, string model,
         IReadOnlyCollection<string> tasks, HashSet<ExistingResult> found, CancellationToken ct);
@@ -92,7 +95,7 @@ internal abstract class SqlDialect
 
     /// <summary>
     /// Ends the results' upsert of a batch write: the feed position of an updated row, then the deletion of the failures
-    /// these results replace (their (uri, etag, model, task) <paramref name="keys"/>), and on Postgres the NOTIFY.
+    /// these results replace (their (uri, etag, page, model, task) <paramref name="keys"/>), and on Postgres the NOTIFY.
     /// </summary>
     public abstract void AppendResultsTail(SqlCommandBuilder b, IEnumerable<string> keys);
 

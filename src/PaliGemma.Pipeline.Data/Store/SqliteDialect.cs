@@ -73,15 +73,28 @@ internal sealed class SqliteDialect : SqlDialect
         StoreContext store, DbConnection connection, DbTransaction? transaction, IReadOnlyList<ObjectVersion> page, string model,
         IReadOnlyCollection<string> tasks, HashSet<ExistingResult> found, CancellationToken ct)
     {
+        // One version per statement (see RowsPerStatement), and the document branch only for whole objects, where it
+        // can match: a page-0 task is done when a document with a page count has it done on every page.
         using var b = store.Command(connection, transaction);
-        foreach (var chunk in page.Chunk(RowsPerStatement))
+        foreach (var o in page)
         {
             b.Restart();
-            b.Sql.Append("SELECT r.uri, r.etag, r.task FROM results r JOIN (VALUES ");
-            StoreContext.AppendRows(b, chunk, (o, s) => s.Append(CultureInfo.InvariantCulture, $"({b.Text(o.Uri)}, {b.Text(o.ETag)})"));
-            b.Sql.Append(CultureInfo.InvariantCulture, $") AS v ON r.uri = v.column1 AND r.etag = v.column2 WHERE r.model = {b.Text(model)} AND r.task IN (");
-            b.Sql.AppendJoin(", ", tasks.Select(t => b.Text(t)));
+            var uri = b.Text(o.Uri);
+            var etag = b.Text(o.ETag);
+            var m = b.Text(model);
+            var taskList = tasks.Select(t => b.Text(t)).ToList();
+            b.Sql.Append(CultureInfo.InvariantCulture,
+                $"SELECT r.uri, r.etag, r.task, r.page FROM results r WHERE r.uri = {uri} AND r.etag = {etag} AND r.page = {b.Int(o.Page)} AND r.model = {m} AND r.task IN (");
+            b.Sql.AppendJoin(", ", taskList);
             b.Sql.Append(')');
+            if (o.Page == 0)
+            {
+                b.Sql.Append(" UNION ALL SELECT d.uri, d.etag, t.column1, 0 FROM documents d JOIN (VALUES ");
+                b.Sql.AppendJoin(", ", taskList.Select(t => $"({t})"));
+                b.Sql.Append(CultureInfo.InvariantCulture,
+                    $") AS t WHERE d.uri = {uri} AND d.etag = {etag} AND d.page_count > 0 AND d.page_count = (SELECT COUNT(*) FROM results r WHERE r.uri = d.uri AND r.etag = d.etag AND r.page BETWEEN 1 AND d.page_count AND r.model = {m} AND r.task = t.column1 AND r.superseded = FALSE)");
+            }
+
             found.UnionWith(await StoreContext.ReadAsync(b.Build(), StoreContext.ReadExisting, ct).ConfigureAwait(false));
         }
     }
@@ -132,7 +145,7 @@ internal sealed class SqliteDialect : SqlDialect
     public override void AppendResultsTail(SqlCommandBuilder b, IEnumerable<string> keys)
     {
         b.Sql.Append("change_seq = excluded.change_seq;\n");
-        b.Sql.Append("DELETE FROM failures WHERE (uri, etag, model, task) IN (VALUES ");
+        b.Sql.Append("DELETE FROM failures WHERE (uri, etag, page, model, task) IN (VALUES ");
         b.Sql.AppendJoin(", ", keys);
         b.Sql.Append(");\n");
     }

@@ -95,8 +95,23 @@ internal sealed class StoreContext(PipelineDbContextFactory factory, TimeProvide
         return rows;
     }
 
-    /// <summary>One (uri, etag, task) row of a skip-existing lookup.</summary>
-    public static ExistingResult ReadExisting(DbDataReader reader) => new(reader.GetString(0), reader.GetString(1), reader.GetString(2));
+    /// <summary>One (uri, etag, task, page) row of a skip-existing lookup.</summary>
+    public static ExistingResult ReadExisting(DbDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetString(2)) { Page = Convert.ToInt32(reader.GetValue(3), CultureInfo.InvariantCulture) };
+
+    /// <summary>A page column as the API shows it: null for page 0 (the whole object).</summary>
+    public static int? ReadPage(DbDataReader reader, int ordinal)
+    {
+        var page = Convert.ToInt32(reader.GetValue(ordinal), CultureInfo.InvariantCulture);
+        return page == 0 ? null : page;
+    }
+
+    /// <summary>
+    /// The condition that result or failure <paramref name="row"/> is at a unit of work of an object whose documents row is
+    /// <paramref name="document"/> (LEFT JOINed, so possibly absent): one of its pages when it has a page count, else page 0.
+    /// </summary>
+    public static string AtUnit(string row, string document) =>
+        $"(({document}.page_count > 0 AND {row}.page BETWEEN 1 AND {document}.page_count) OR (COALESCE({document}.page_count, 0) <= 0 AND {row}.page = 0))";
 
     /// <summary>Finds a run by name or id, or null.</summary>
     public async Task<RunInfo?> FindRunAsync(DbConnection connection, DbTransaction? transaction, string? name, Guid? id, CancellationToken ct)

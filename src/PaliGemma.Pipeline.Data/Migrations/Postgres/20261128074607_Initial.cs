@@ -165,7 +165,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
             // lets "dogs" find "dog". OCR codes survive (they are kept as lexemes, just not stemmed).
             migrationBuilder.Sql("ALTER TABLE results ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(text, ''))) STORED;");
             migrationBuilder.Sql("CREATE INDEX ix_results_search ON results USING GIN (search_vector);");
-            migrationBuilder.Sql(CurrentResultsView.Create);
+            migrationBuilder.Sql(CurrentResultsView.CreateBeforePages);
         }
 
         /// <inheritdoc />

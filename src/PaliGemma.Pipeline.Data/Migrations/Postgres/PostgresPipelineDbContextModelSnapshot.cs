@@ -24,6 +24,42 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
 
             modelBuilder.HasSequence("results_change_seq");
 
+            modelBuilder.Entity("PaliGemma.Pipeline.Data.Model.DocumentEntity", b =>
+                {
+                    b.Property<string>("Uri")
+                        .HasColumnType("text")
+                        .HasColumnName("uri");
+
+                    b.Property<string>("ETag")
+                        .HasColumnType("text")
+                        .HasColumnName("etag");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("kind");
+
+                    b.Property<int?>("PageCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("page_count");
+
+                    b.Property<Guid?>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<long>("Size")
+                        .HasColumnType("bigint")
+                        .HasColumnName("size");
+
+                    b.HasKey("Uri", "ETag");
+
+                    b.ToTable("documents", (string)null);
+                });
+
             modelBuilder.Entity("PaliGemma.Pipeline.Data.Model.FailureEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -55,6 +91,10 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("model");
 
+                    b.Property<int>("Page")
+                        .HasColumnType("integer")
+                        .HasColumnName("page");
+
                     b.Property<string>("ReasonCode")
                         .IsRequired()
                         .HasMaxLength(100)
@@ -81,7 +121,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Uri", "ETag", "Model", "Task")
+                    b.HasIndex("Uri", "ETag", "Page", "Model", "Task")
                         .IsUnique();
 
                     b.ToTable("failures", (string)null);
@@ -105,6 +145,10 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("height");
 
+                    b.Property<int>("Page")
+                        .HasColumnType("integer")
+                        .HasColumnName("page");
+
                     b.Property<long>("Size")
                         .HasColumnType("bigint")
                         .HasColumnName("size");
@@ -120,7 +164,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Uri", "ETag")
+                    b.HasIndex("Uri", "ETag", "Page")
                         .IsUnique();
 
                     b.ToTable("images", (string)null);
@@ -167,6 +211,14 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("model");
 
+                    b.Property<string>("Origin")
+                        .HasColumnType("text")
+                        .HasColumnName("origin");
+
+                    b.Property<int>("Page")
+                        .HasColumnType("integer")
+                        .HasColumnName("page");
+
                     b.Property<int>("PromptTokens")
                         .HasColumnType("integer")
                         .HasColumnName("prompt_tokens");
@@ -201,9 +253,9 @@ namespace PaliGemma.Pipeline.Data.Migrations.Postgres
 
                     b.HasIndex("RunId", "UpdatedAt");
 
-                    b.HasIndex("Uri", "Model", "Task");
+                    b.HasIndex("Uri", "Page", "Model", "Task");
 
-                    b.HasIndex("Uri", "ETag", "Model", "Task")
+                    b.HasIndex("Uri", "ETag", "Page", "Model", "Task")
                         .IsUnique();
 
                     b.ToTable("results", (string)null);

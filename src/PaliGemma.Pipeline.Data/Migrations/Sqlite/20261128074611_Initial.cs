@@ -158,7 +158,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
             migrationBuilder.Sql("CREATE TRIGGER results_fts_ai AFTER INSERT ON results BEGIN INSERT INTO results_fts(rowid, text) VALUES (new.id, new.text); END;");
             migrationBuilder.Sql("CREATE TRIGGER results_fts_ad AFTER DELETE ON results BEGIN INSERT INTO results_fts(results_fts, rowid, text) VALUES ('delete', old.id, old.text); END;");
             migrationBuilder.Sql("CREATE TRIGGER results_fts_au AFTER UPDATE OF text ON results BEGIN INSERT INTO results_fts(results_fts, rowid, text) VALUES ('delete', old.id, old.text); INSERT INTO results_fts(rowid, text) VALUES (new.id, new.text); END;");
-            migrationBuilder.Sql(CurrentResultsView.Create);
+            migrationBuilder.Sql(CurrentResultsView.CreateBeforePages);
         }
 
         /// <inheritdoc />

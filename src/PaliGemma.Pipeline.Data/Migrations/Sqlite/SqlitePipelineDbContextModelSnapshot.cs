@@ -17,6 +17,42 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("PaliGemma.Pipeline.Data.Model.DocumentEntity", b =>
+                {
+                    b.Property<string>("Uri")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("uri");
+
+                    b.Property<string>("ETag")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("etag");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("kind");
+
+                    b.Property<int?>("PageCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("page_count");
+
+                    b.Property<Guid?>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<long>("Size")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("size");
+
+                    b.HasKey("Uri", "ETag");
+
+                    b.ToTable("documents", (string)null);
+                });
+
             modelBuilder.Entity("PaliGemma.Pipeline.Data.Model.FailureEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -46,6 +82,10 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("model");
 
+                    b.Property<int>("Page")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("page");
+
                     b.Property<string>("ReasonCode")
                         .IsRequired()
                         .HasMaxLength(100)
@@ -72,7 +112,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Uri", "ETag", "Model", "Task")
+                    b.HasIndex("Uri", "ETag", "Page", "Model", "Task")
                         .IsUnique();
 
                     b.ToTable("failures", (string)null);
@@ -94,6 +134,10 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("height");
 
+                    b.Property<int>("Page")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("page");
+
                     b.Property<long>("Size")
                         .HasColumnType("INTEGER")
                         .HasColumnName("size");
@@ -109,7 +153,7 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("Uri", "ETag")
+                    b.HasIndex("Uri", "ETag", "Page")
                         .IsUnique();
 
                     b.ToTable("images", (string)null);
@@ -152,6 +196,14 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("model");
 
+                    b.Property<string>("Origin")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("origin");
+
+                    b.Property<int>("Page")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("page");
+
                     b.Property<int>("PromptTokens")
                         .HasColumnType("INTEGER")
                         .HasColumnName("prompt_tokens");
@@ -188,9 +240,9 @@ namespace PaliGemma.Pipeline.Data.Migrations.Sqlite
 
                     b.HasIndex("RunId", "UpdatedAt");
 
-                    b.HasIndex("Uri", "Model", "Task");
+                    b.HasIndex("Uri", "Page", "Model", "Task");
 
-                    b.HasIndex("Uri", "ETag", "Model", "Task")
+                    b.HasIndex("Uri", "ETag", "Page", "Model", "Task")
                         .IsUnique();
 
                     b.ToTable("results", (string)null);
