@@ -42,7 +42,14 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw
 from reportlab.lib.pagesizes import letter
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
+
+# An embedded TrueType font (fonts-dejavu-core): with the base-14 fonts each rasteriser would substitute its own
+# Helvetica lookalike, and the tests' comparison with poppler would measure font substitution, not rendering.
+pdfmetrics.registerFont(TTFont("DejaVu", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
+pdfmetrics.registerFont(TTFont("DejaVu-Bold", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"))
 
 LOREM = ("Invoice number 2024-0117 for services rendered in March. The quick brown fox jumps over the lazy dog. "
          "Payment is due within thirty days of the date above. Questions go to accounts at the address below.")
@@ -94,7 +101,7 @@ def born_digital(out, name, pages, sparse=(2, 4)):
     c = canvas.Canvas(os.path.join(out, name), pagesize=letter, invariant=1)
     w, h = letter
     for p in range(1, pages + 1):
-        c.setFont("Helvetica-Bold", 20)
+        c.setFont("DejaVu-Bold", 20)
         if p in sparse:
             # Fewer than 20 letters or digits: a usable text layer must not be claimed for this page.
             c.drawString(72, h - 100, f"Page {p}")
@@ -103,7 +110,7 @@ def born_digital(out, name, pages, sparse=(2, 4)):
             c.setFillGray(0)
         else:
             c.drawString(72, h - 100, f"Quarterly report, page {p}")
-            c.setFont("Times-Roman", 12)
+            c.setFont("DejaVu", 12)
             y = h - 140
             for line in range(30):
                 c.drawString(72, y, LOREM[(line * 17) % 60:][:80])
@@ -114,22 +121,24 @@ def born_digital(out, name, pages, sparse=(2, 4)):
     c.save()
 
 
-def rotated(out):
-    c = canvas.Canvas(os.path.join(out, "rotated.pdf"), pagesize=letter, invariant=1)
+def rotated(out, work):
+    """Two unrotated letter pages drawn by reportlab; qpdf then sets /Rotate 90 on page 1 only (reportlab's own
+    setPageRotation also swaps the MediaBox and sticks to every later page)."""
+    plain = os.path.join(work, "rotated_plain.pdf")
+    c = canvas.Canvas(plain, pagesize=letter, invariant=1)
     w, h = letter
     for p in range(2):
-        if p == 0:
-            c.setPageRotation(90)
         # Unrotated page: a 144 pt black square in the top-left corner, a grey bar along the bottom.
         c.setFillGray(0)
         c.rect(36, h - 36 - 144, 144, 144, fill=1, stroke=0)
         c.setFillGray(0.5)
         c.rect(36, 36, w - 72, 60, fill=1, stroke=0)
         c.setFillGray(0)
-        c.setFont("Helvetica", 24)
+        c.setFont("DejaVu", 24)
         c.drawString(220, h / 2, f"Rotated page {p + 1}")
         c.showPage()
     c.save()
+    run("qpdf", "--static-id", plain, "--rotate=+90:1", os.path.join(out, "rotated.pdf"))
 
 
 def giant(out):
@@ -137,7 +146,7 @@ def giant(out):
     c = canvas.Canvas(os.path.join(out, "giant_page.pdf"), pagesize=(size, size), invariant=1)
     c.setFillGray(0.2)
     c.rect(0, size / 2, size / 2, size / 2, fill=1, stroke=0)
-    c.setFont("Helvetica", 800)
+    c.setFont("DejaVu", 800)
     c.drawString(1000, 2000, "Giant page")
     c.showPage()
     c.save()
@@ -146,6 +155,7 @@ def giant(out):
 def many_pages(out, pages=12):
     c = canvas.Canvas(os.path.join(out, "many_pages.pdf"), pagesize=(200, 200), invariant=1)
     for p in range(pages):
+        c.setFont("DejaVu", 12)
         c.drawString(20, 100, f"page {p + 1}")
         c.showPage()
     c.save()
@@ -258,7 +268,7 @@ def small_corpus(out, work):
     m["scanned_linearized.pdf"] = {"pages": 4, "text": "none"}
     born_digital(out, "born_digital.pdf", 5)
     m["born_digital.pdf"] = {"pages": 5, "text": "usable except pages 2 and 4"}
-    rotated(out)
+    rotated(out, work)
     m["rotated.pdf"] = {"pages": 2, "rotate": {"1": 90}}
     giant(out)
     m["giant_page.pdf"] = {"pages": 1, "page_points": [14400, 14400]}

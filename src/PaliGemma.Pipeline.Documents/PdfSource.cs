@@ -141,26 +141,16 @@ internal sealed class PdfSource : IDisposable
         double pw = Math.Max(pagePoints.Width, 1e-3), ph = Math.Max(pagePoints.Height, 1e-3);
         double scale = dpi is { } d ? d / 72.0 : Math.Max(targetWidth / pw, targetHeight / ph);
         double pixels = pw * scale * ph * scale;
-        if (pixels > maxPixels)
+        bool capped = pixels > maxPixels;
+        if (capped)
         {
             scale *= Math.Sqrt(maxPixels / pixels);
         }
 
-        int w = Math.Max(1, (int)Math.Round(pw * scale));
-        int h = Math.Max(1, (int)Math.Round(ph * scale));
-        while ((long)w * h > maxPixels && (w > 1 || h > 1))
-        {
-            // Rounding up may overshoot the cap by a row or column.
-            if (w >= h)
-            {
-                w--;
-            }
-            else
-            {
-                h--;
-            }
-        }
-
+        // Rounding down under the cap keeps w * h within it (a square page stays square).
+        Func<double, double> fit = capped ? Math.Floor : Math.Round;
+        int w = Math.Max(1, (int)fit(pw * scale));
+        int h = Math.Max(1, (int)fit(ph * scale));
         return (w, h, scale * 72.0);
     }
 
