@@ -48,7 +48,10 @@ _pgpipe_services_main() (
   # ---- packages -------------------------------------------------------------------------------
   t0=$SECONDS
   local missing=() pkg
-  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx python3-torch curl yamllint docker-compose chromium; do
+  # poppler-utils img2pdf python3-reportlab qpdf libtiff-tools imagemagick fonts-dejavu-core: tools/gen_documents.py and the
+  # document reader's reference renderings (pdftoppm, pdfinfo, tiffinfo).
+  for pkg in postgresql rabbitmq-server python3-pil python3-numpy python3-onnx python3-torch curl yamllint docker-compose chromium \
+    poppler-utils img2pdf python3-reportlab qpdf libtiff-tools imagemagick fonts-dejavu-core; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

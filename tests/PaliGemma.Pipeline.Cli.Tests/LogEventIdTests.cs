@@ -24,6 +24,7 @@ public sealed class LogEventIdTests
         ["PaliGemma.Pipeline.Cli"] = (9000, 9999),
         ["PaliGemma.ModelLayout"] = (10000, 10999),
         ["PaliGemma.Pipeline.Contracts"] = (11000, 11999),
+        ["PaliGemma.Pipeline.Documents"] = (12000, 12999),
     };
 
     [Fact]
