@@ -58,7 +58,7 @@ public sealed partial class DocumentStage(DocumentFiles files, ResultStore store
     internal async Task<ObjectOutcome> FromFileAsync(ImageJob job, ImagePreprocessor preprocessor, long maxImageBytes, CancellationToken ct)
     {
         var file = await files.GetAsync(job.Uri, job.ETag, ct).ConfigureAwait(false);
-        if (Sniff(file.Path) is { } kind && Open(file, kind) is { } opened)
+        if (Sniff(file.Path) is { } kind && Open(file, kind, ct) is { } opened)
         {
             return opened;
         }
@@ -85,7 +85,7 @@ public sealed partial class DocumentStage(DocumentFiles files, ResultStore store
         }
 
         var file = await files.AddAsync(job.Uri, job.ETag, bytes, ct).ConfigureAwait(false);
-        return Open(file, kind);
+        return Open(file, kind, ct);
     }
 
     /// <summary>
@@ -97,7 +97,7 @@ public sealed partial class DocumentStage(DocumentFiles files, ResultStore store
         var file = await files.GetAsync(job.Uri, job.ETag, ct).ConfigureAwait(false);
         var kind = Sniff(file.Path)
                    ?? throw new DocumentPageException(page, "corrupt", $"'{job.Uri}' is no longer a PDF or TIFF, so its page {page} cannot be read.");
-        using var reader = DocumentReader.Open(file.Path, kind, options.Value);
+        using var reader = DocumentReader.Open(file.Path, kind, options.Value, logger, ct);
         if (page > reader.PageCount)
         {
             throw new DocumentPageException(page, "corrupt", $"'{job.Uri}' has {reader.PageCount} pages; page {page} does not exist.");
@@ -180,11 +180,11 @@ public sealed partial class DocumentStage(DocumentFiles files, ResultStore store
         return count;
     }
 
-    private ObjectOutcome? Open(DocumentFile file, DocumentKind kind)
+    private ObjectOutcome? Open(DocumentFile file, DocumentKind kind, CancellationToken ct)
     {
         try
         {
-            using var reader = DocumentReader.Open(file.Path, kind, options.Value);
+            using var reader = DocumentReader.Open(file.Path, kind, options.Value, logger, ct);
             // A TIFF of one page is an image, as it always was; only a PDF is a document whatever its length.
             return kind == DocumentKind.Tiff && reader.PageCount == 1 ? null : new ObjectOutcome.Document(kind, reader.PageCount, file.Size);
         }

@@ -70,7 +70,7 @@ public sealed partial class DocumentRunTests(E2EServices services, ITestOutputHe
             $"300-page PDF: {size} bytes, fetched {totalFetches} times by {fetches.Count} workers ({string.Join(", ", fetches.Select(f => $"{f.Name} {f.Count}"))}): " +
             $"{(double)size * totalFetches / 300:F0} bytes fetched per page; {doneAtKill} of 600 page results were done when worker-1 was killed"));
 
-        var status = await run.Store.GetRunStatusAsync((await run.Store.GetRunAsync(first.RunName, CancellationToken.None))!.RunId, TimeSpan.FromMinutes(1), CancellationToken.None);
+        var status = await run.Store.GetRunStatusAsync((await run.Store.GetRunAsync(first.RunName, CancellationToken.None))!.Id, TimeSpan.FromMinutes(1), CancellationToken.None);
         Assert.Equal((0L, cases.Count(c => c.Value.Pages > 0 || c.Value.Reason is not null)), (status.Pending, (long)status.Documents));
         Assert.Equal(cases.Sum(c => c.Value.Pages), status.Pages);
 

@@ -8,6 +8,7 @@ using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Hosting;
+using PaliGemma.Pipeline.Worker;
 
 namespace PaliGemma.Pipeline.Cli.Commands;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using PaliGemma.ModelLayout;
 using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Cli.Errors;
 using PaliGemma.Pipeline.Data;
 using PaliGemma.Pipeline.Hosting;
