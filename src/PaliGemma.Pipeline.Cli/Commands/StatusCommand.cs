@@ -132,8 +132,8 @@ internal static class StatusCommand
                 ["documents", ReadOutput.Count(s.Documents)],
                 ["documents failed", ReadOutput.Count(s.DocumentsFailed)],
                 ["pages", ReadOutput.Count(s.Pages)],
-                ["pages done", ReadOutput.Count(s.PagesDone)],
-                ["pages failed", ReadOutput.Count(s.PagesFailed)],
+                ["page x task done", ReadOutput.Count(s.PagesDone)],
+                ["page x task failed", ReadOutput.Count(s.PagesFailed)],
             ]);
         }
 

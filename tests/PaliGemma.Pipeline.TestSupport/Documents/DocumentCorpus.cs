@@ -37,10 +37,12 @@ public static class DocumentCorpus
         foreach (var entry in json.RootElement.EnumerateObject())
         {
             var v = entry.Value;
+            // "outcome" is the document's own failure, its reason code first ("too_many_pages with MaxPages 10").
+            var outcome = v.TryGetProperty("outcome", out var o) && o.ValueKind == JsonValueKind.String ? o.GetString()!.Split(' ')[0] : null;
             cases[entry.Name] = new DocumentCase(
                 entry.Name,
-                v.TryGetProperty("pages", out var pages) && pages.ValueKind == JsonValueKind.Number ? pages.GetInt32() : 0,
-                v.TryGetProperty("reason", out var reason) && reason.ValueKind == JsonValueKind.String ? reason.GetString() : null,
+                outcome is null && v.TryGetProperty("pages", out var pages) && pages.ValueKind == JsonValueKind.Number ? pages.GetInt32() : 0,
+                outcome,
                 v.TryGetProperty("bad_pages", out var bad) && bad.ValueKind == JsonValueKind.Array ? bad.EnumerateArray().Select(b => b.GetInt32()).ToList() : [],
                 v.TryGetProperty("page_reason", out var pageReason) && pageReason.ValueKind == JsonValueKind.String ? pageReason.GetString() : null);
         }
