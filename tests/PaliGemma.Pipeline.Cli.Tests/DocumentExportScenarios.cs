@@ -290,7 +290,7 @@ public abstract class DocumentExportScenarios
 
         var table = await CliRunner.RunAsync("status", "docs", "--db", Db);
         Assert.True(table.ExitCode == 0, table.ToString());
-        Assert.Contains(table.Lines, l => l.StartsWith("pages done", StringComparison.Ordinal) && l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[^1] == "5");
+        Assert.Contains(table.Lines, l => l.StartsWith("page x task done", StringComparison.Ordinal) && l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[^1] == "5");
         Assert.Contains(table.Lines, l => l.StartsWith("documents failed", StringComparison.Ordinal) && l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[^1] == "1");
     }
 
