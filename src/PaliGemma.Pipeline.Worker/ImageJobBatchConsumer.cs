@@ -127,9 +127,10 @@ public sealed class ImageJobBatchConsumer(
         await store.WriteBatchAsync(new ResultBatch(results, failures, images) { Documents = brokenDocuments }, ct).ConfigureAwait(false);
         metrics.DbWrite(write.Elapsed);
 
-        var failedImages = failures.Select(f => f.Uri).Distinct(StringComparer.Ordinal).Count();
-        metrics.ImagesProcessed(modelKey, "ok", work.Count - failedImages);
-        metrics.ImagesProcessed(modelKey, "failed", failedImages);
+        // Counted per image or page; a document that expanded or failed to open has left the work list by now.
+        var failedImages = failures.Select(f => (f.Uri, f.Page)).ToHashSet();
+        metrics.ImagesProcessed(modelKey, "ok", work.Count(w => !failedImages.Contains((w.Job.Uri, PageOf(w.Job)))));
+        metrics.ImagesProcessed(modelKey, "failed", failedImages.Count);
         foreach (var reason in failures.GroupBy(f => f.ReasonCode))
         {
             metrics.Failures(reason.Key, reason.Count());
