@@ -44,6 +44,16 @@ public sealed class ImageJobValidatorTests
     }
 
     [Fact]
+    public void Page_and_document_options_are_checked()
+    {
+        Assert.Empty(ImageJobValidator.Validate(Good() with { Page = 1, Documents = new DocumentJobOptions { PdfDpi = 300, PdfTextLayer = "prefer" } }));
+        Assert.Equal(["Page is 1-based when present, got 0"], ImageJobValidator.Validate(Good() with { Page = 0 }));
+        Assert.Equal(
+            ["Documents.PdfDpi must be 10 to 1200, got 5000", "Documents.PdfTextLayer must be one of ocr, prefer, got 'PREFER'"],
+            ImageJobValidator.Validate(Good() with { Documents = new DocumentJobOptions { PdfDpi = 5000, PdfTextLayer = "PREFER" } }));
+    }
+
+    [Fact]
     public void A_100_KB_prompt_and_too_many_tasks_are_refused()
     {
         var huge = Good(new TaskSpec("answer en " + new string('q', 100_000), 32));

@@ -9,6 +9,7 @@ using PaliGemma.Inference.Runtime;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Contracts;
 using PaliGemma.Pipeline.Data;
+using PaliGemma.Pipeline.Documents;
 using PaliGemma.Pipeline.Hosting;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -46,6 +47,8 @@ public sealed class WorkerScenario : IAsyncDisposable
 
     public ModelHost ModelHost => _services.GetRequiredService<ModelHost>();
 
+    public DocumentFiles DocumentFiles => _services.GetRequiredService<DocumentFiles>();
+
     public string ModelKey => ModelHost.ModelKey;
 
     public static async Task<WorkerScenario> StartAsync(ITestOutputHelperSink output, IReadOnlyDictionary<string, string?>? settings = null)
@@ -79,6 +82,9 @@ public sealed class WorkerScenario : IAsyncDisposable
         services.AddPipelineData(configuration);
         services.AddSingleton(WorkerExtensions.Resolve(configuration));
         services.AddSingleton<CatalogReader>();
+        services.AddDocuments();
+        services.AddSingleton<DocumentFiles>();
+        services.AddSingleton<DocumentStage>();
         services.AddSingleton<ModelHost>();
         services.AddMassTransitTestHarness(x => x.AddConsumer<ImageJobBatchConsumer, ImageJobBatchConsumerDefinition>());
         var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true });
