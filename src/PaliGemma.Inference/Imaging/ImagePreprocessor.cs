@@ -215,33 +215,20 @@ public sealed class ImagePreprocessor
 
     /// <summary>
     /// Preprocesses an image that is already decoded and oriented (a rendered document page): alpha flattened onto
-    /// white, resized to H x W, CHW written into <paramref name="destinationChw"/>. The image is resized in place.
+    /// white, resized to H x W, rescaled and normalised into a new CHW array. The image is resized in place.
     /// </summary>
-    /// <param name="image">The decoded image; its size before resizing is what the returned info reports.</param>
-    /// <param name="destinationChw">At least <see cref="PixelValueCount"/> floats.</param>
+    /// <param name="image">The decoded image; its size before resizing is what the result reports.</param>
     /// <param name="ct">Checked between stages.</param>
-    /// <returns>The image's size before resizing.</returns>
-    public ImageInfo PreprocessDecoded(Image<Rgba32> image, Span<float> destinationChw, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        if (destinationChw.Length < PixelValueCount)
-        {
-            throw new ArgumentException($"Destination holds {destinationChw.Length} floats; one {Width}x{Height} image needs {PixelValueCount}.", nameof(destinationChw));
-        }
-
-        var info = new ImageInfo(image.Width, image.Height);
-        ToModelSize(image, flatten: true, ct);
-        ct.ThrowIfCancellationRequested();
-        WriteChw(image, destinationChw[..PixelValueCount]);
-        return info;
-    }
-
-    /// <summary>Preprocesses a decoded image into a new array; see <see cref="PreprocessDecoded(Image{Rgba32}, Span{float}, CancellationToken)"/>.</summary>
+    /// <returns>The CHW pixels and the image's size before resizing.</returns>
     public PreprocessedImage PreprocessDecoded(Image<Rgba32> image, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(image);
         var pixels = new float[PixelValueCount];
-        ImageInfo info = PreprocessDecoded(image, pixels, ct);
-        return new PreprocessedImage(pixels, info.OriginalWidth, info.OriginalHeight);
+        var (width, height) = (image.Width, image.Height);
+        ToModelSize(image, flatten: true, ct);
+        ct.ThrowIfCancellationRequested();
+        WriteChw(image, pixels);
+        return new PreprocessedImage(pixels, width, height);
     }
 
     private void ToModelSize(Image<Rgba32> image, bool flatten, CancellationToken ct)
