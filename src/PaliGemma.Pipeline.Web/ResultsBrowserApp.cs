@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Documents;
 
 namespace PaliGemma.Pipeline.Web;
 
@@ -28,7 +29,8 @@ public static class ResultsBrowserApp
 
     /// <summary>
     /// Registers the options ("Serve" section, validated at start), the store, the catalog sources (S3 settings from
-    /// "S3"; objects larger than Serve:MaxImageBytes are refused) and the image service.
+    /// "S3"; objects larger than Serve:MaxImageBytes are refused, documents larger than Documents:MaxBytes), the document
+    /// limits ("Documents") and the image service.
     /// </summary>
     public static IServiceCollection AddResultsBrowser(this IServiceCollection services, IConfiguration configuration, BrowserStore store)
     {
@@ -42,6 +44,9 @@ public static class ResultsBrowserApp
             sp.GetRequiredService<IOptions<S3Options>>(),
             Options.Create(new CatalogOptions { MaxObjectBytes = sp.GetRequiredService<IOptions<ResultsBrowserOptions>>().Value.MaxImageBytes }),
             sp.GetRequiredService<ILoggerFactory>()));
+        // Documents: the same section the worker reads, so a document it could open can be shown within the same limits.
+        services.AddOptions<DocumentOptions>().Bind(configuration.GetSection(DocumentOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<DocumentCopies>();
         services.AddSingleton<ImageService>();
         services.AddRouting();
         services.AddOpenApi();
