@@ -33,7 +33,7 @@ internal static class BrowserEndpoints
         api.MapGet("/runs/{id:guid}/failures", GetFailuresAsync).WithName("GetRunFailures").WithSummary("A page of a run's failures.");
         api.MapGet("/search", SearchAsync).WithName("Search").WithSummary("Full-text search over current results (or all, newest first, without q), filtered by run, task and model, ranked and paged.");
         api.MapGet("/results/{id:long}", GetResultAsync).WithName("GetResult").WithSummary("One result: text, boxes and masks, token counts.");
-        api.MapGet("/results/{id:long}/image", GetImageAsync).WithName("GetResultImage").WithSummary("The result's object as stored (size-limited); for a document page, that page rendered as PNG at the size its boxes refer to.")
+        api.MapGet("/results/{id:long}/image", GetImageAsync).WithName("GetResultImage").WithSummary("The result's object as stored (size-limited); for a document page, that page rendered as PNG in the aspect of its recorded size (width, height: what its boxes refer to), at least 1024 px on its longest side.")
             .Produces(StatusCodes.Status200OK, null, "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff")
             .Produces<ApiError>(StatusCodes.Status404NotFound).Produces<ApiError>(StatusCodes.Status409Conflict)
             .Produces<ApiError>(StatusCodes.Status413PayloadTooLarge).Produces<ApiError>(StatusCodes.Status415UnsupportedMediaType);

@@ -148,30 +148,35 @@ internal sealed partial class ImageService : IDisposable
     }
 
     /// <summary>
-    /// A PNG of the page at the size a worker recorded for it (<paramref name="width"/> x <paramref name="height"/>, the
-    /// pixels its boxes are in), or at twice the thumbnail size when none was recorded.
+    /// A PNG of the page with the aspect a worker recorded for it (<paramref name="width"/> x <paramref name="height"/>,
+    /// the pixels its boxes are in), scaled up to <see cref="PageImageSide"/> on its longest side so that text stays
+    /// legible (a model input is often only a few hundred pixels), within <see cref="ResultsBrowserOptions.MaxImagePixels"/>;
+    /// without a recorded size, the page's own aspect at that side.
     /// </summary>
     public async Task<ImagePayload> GetPageImageAsync(PageAddress page, int? width, int? height, CancellationToken ct)
     {
-        var fallback = 2 * _options.ThumbnailSize;
-        var (w, h) = width is > 0 && height is > 0 ? (width.Value, height.Value) : (fallback, fallback);
-        if ((long)w * h > _options.MaxImagePixels)
-        {
-            throw new ImageUnavailableException(413,
-                $"The page is {w}x{h}; pages are rendered for at most {_options.MaxImagePixels} pixels ({ResultsBrowserOptions.SectionName}:MaxImagePixels).");
-        }
-
+        var recorded = width is > 0 && height is > 0;
+        var (w, h) = recorded ? ScaleUp(width!.Value, height!.Value) : (PageImageSide, PageImageSide);
         var png = await RenderPageAsync(page, w, h, image =>
         {
-            // Exactly the recorded size, so boxes (in those pixels) land where the model saw them.
-            image.Mutate(x => x.Resize(width is > 0 && height is > 0
-                ? new ResizeOptions { Size = new Size(w, h), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Bicubic }
-                : new ResizeOptions { Size = new Size(w, h), Mode = ResizeMode.Max, Sampler = KnownResamplers.Bicubic }).BackgroundColor(Color.White));
+            // The recorded aspect exactly, so boxes placed in fractions of the recorded size land where the model saw them.
+            image.Mutate(x => x.Resize(new ResizeOptions { Size = new Size(w, h), Mode = recorded ? ResizeMode.Stretch : ResizeMode.Max, Sampler = KnownResamplers.Bicubic })
+                .BackgroundColor(Color.White));
             using var output = new MemoryStream();
             image.Save(output, new PngEncoder());
             return output.ToArray();
         }, ct).ConfigureAwait(false);
         return new ImagePayload(png, "image/png");
+    }
+
+    /// <summary>Longest side of a page image, unless the recorded page is larger.</summary>
+    internal const int PageImageSide = 1024;
+
+    private (int Width, int Height) ScaleUp(int width, int height)
+    {
+        var scale = Math.Max(1.0, (double)PageImageSide / Math.Max(width, height));
+        scale = Math.Min(scale, Math.Sqrt((double)_options.MaxImagePixels / ((double)width * height)));
+        return (Math.Max(1, (int)Math.Round(width * scale)), Math.Max(1, (int)Math.Round(height * scale)));
     }
 
     public void Dispose()

@@ -398,7 +398,9 @@
       stage.dataset.ready = 'error';
       return;
     }
-    drawOverlays(boxes, img.naturalWidth, img.naturalHeight);
+    // A page is served larger than the model saw it; its boxes are in the recorded (rendered) size.
+    const page = r.page && r.width && r.height;
+    drawOverlays(boxes, page ? r.width : img.naturalWidth, page ? r.height : img.naturalHeight);
     stage.dataset.ready = '1';
   }
 
