@@ -1,5 +1,3 @@
-using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Data;
@@ -19,84 +17,24 @@ namespace PaliGemma.Pipeline.Web.Tests;
 /// page 0 as "encrypted".</item>
 /// </list>
 /// </summary>
-public abstract class DocumentStore : IAsyncLifetime
+public abstract class DocumentStore(Func<string, TestDatabase> database) : SeededFixture(database)
 {
     public const string Model = "tiny:fp32";
     public const string Caption = "caption en";
     public const string Ocr = "ocr";
 
-    private readonly string _folder = Directory.CreateTempSubdirectory("pgpipe-web-docs-").FullName;
-    private Exception? _seedFailure;
-
-    public string DocumentsFolder => Path.Combine(_folder, "docs");
+    public string DocumentsFolder => Path.Combine(Folder, "docs");
 
     public string CorpusFolder { get; private set; } = null!;
 
-    public ResultStore Store { get; private set; } = null!;
-
     public IReadOnlyDictionary<string, CatalogObject> Objects { get; private set; } = null!;
 
-    public abstract DatabaseProvider Provider { get; }
-
-    protected string Folder => _folder;
-
-    protected abstract string ConnectionString { get; }
-
-    public void SkipOrThrowIfUnavailable()
-    {
-        SkipIfUnavailable();
-        if (_seedFailure is not null)
-        {
-            throw new InvalidOperationException($"Seeding the {Provider} document store failed: {_seedFailure.Message}", _seedFailure);
-        }
-    }
-
-    public async Task InitializeAsync()
-    {
-        await StartAsync();
-        try
-        {
-            SkipIfUnavailable();
-        }
-        catch (Exception)
-        {
-            return;
-        }
-
-        try
-        {
-            await SeedAsync(CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            _seedFailure = ex;
-        }
-    }
-
-    public virtual Task DisposeAsync()
-    {
-        Directory.Delete(_folder, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    public BrowserFactory CreateFactory() =>
-        new(new Web.BrowserStore(Store, null), System.Net.IPAddress.Loopback, new Dictionary<string, string?>());
-
-    protected abstract Task StartAsync();
-
-    protected abstract void SkipIfUnavailable();
-
-    private async Task SeedAsync(CancellationToken ct)
+    protected override async Task SeedAsync(ResultStore store, CancellationToken ct)
     {
         CorpusFolder = DocumentCorpus.Generate();
         Directory.CreateDirectory(DocumentsFolder);
         File.Copy(Path.Combine(CorpusFolder, "scanned.pdf"), Path.Combine(DocumentsFolder, "scan.pdf"));
         File.Copy(Path.Combine(CorpusFolder, "encrypted.pdf"), Path.Combine(DocumentsFolder, "locked.pdf"));
-
-        Store = new ResultStore(
-            new PipelineDbContextFactory(Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString })),
-            TimeProvider.System, NullLogger<ResultStore>.Instance);
-        await Store.MigrateAsync(ct);
 
         using var sources = new CatalogSourceFactory(Options.Create(new S3Options()), Options.Create(new CatalogOptions()));
         var source = sources.Create(DocumentsFolder);
@@ -107,15 +45,15 @@ public abstract class DocumentStore : IAsyncLifetime
         }
 
         Objects = objects;
-        var run = await Store.CreateRunAsync(new RunDefinition("scans", source.Root, Model, [Caption, Ocr]), ct);
-        await Store.RecordListedPageAsync(run.Id, objects.Values.Select(o => new RunItemRecord(o.Uri, o.ETag, o.Size, true)).ToList(), "scan.pdf", ct);
-        await Store.CompleteListingAsync(run.Id, ct);
+        var run = await store.CreateRunAsync(new RunDefinition("scans", source.Root, Model, [Caption, Ocr]), ct);
+        await store.RecordListedPageAsync(run.Id, objects.Values.Select(o => new RunItemRecord(o.Uri, o.ETag, o.Size, true)).ToList(), "scan.pdf", ct);
+        await store.CompleteListingAsync(run.Id, ct);
         CatalogObject scan = objects["scan.pdf"], locked = objects["locked.pdf"];
-        await Store.RecordDocumentsAsync(
+        await store.RecordDocumentsAsync(
             [new DocumentRecord(scan.Uri, scan.ETag, "pdf", 4, scan.Size, run.Id), new DocumentRecord(locked.Uri, locked.ETag, "pdf", null, locked.Size, run.Id)], ct);
 
         ResultRecord Result(string task, string text, int page) => new(scan.Uri, scan.ETag, Model, task, text, null, 1030, 5, 50, run.Id) { Page = page };
-        await Store.WriteBatchAsync(new ResultBatch(
+        await store.WriteBatchAsync(new ResultBatch(
             [
                 Result(Caption, "first page", 1), Result(Ocr, "PAGE ONE", 1),
                 Result(Caption, "second page", 2), Result(Ocr, "PAGE TWO", 2),
@@ -134,45 +72,6 @@ public abstract class DocumentStore : IAsyncLifetime
     }
 }
 
-public sealed class SqliteDocumentStore : DocumentStore
-{
-    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+public sealed class SqliteDocumentStore() : DocumentStore(folder => new SqliteTestDatabase(folder));
 
-    protected override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = Path.Combine(Folder, "store.db") }.ConnectionString;
-
-    public override Task DisposeAsync()
-    {
-        SqliteConnection.ClearAllPools();
-        return base.DisposeAsync();
-    }
-
-    protected override Task StartAsync() => Task.CompletedTask;
-
-    protected override void SkipIfUnavailable()
-    {
-        // Embedded: always available.
-    }
-}
-
-public sealed class PostgresDocumentStore : DocumentStore
-{
-    private readonly PostgresFixture _postgres = new();
-
-    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
-
-    protected override string ConnectionString => _postgres.ConnectionString;
-
-    public override async Task DisposeAsync()
-    {
-        await _postgres.DisposeAsync();
-        await base.DisposeAsync();
-    }
-
-    protected override Task StartAsync() => _postgres.InitializeAsync();
-
-    protected override void SkipIfUnavailable()
-    {
-        Skip.If(_postgres.SkipReason is not null, _postgres.SkipReason);
-        _postgres.EnsureAvailable();
-    }
-}
+public sealed class PostgresDocumentStore() : DocumentStore(_ => new PostgresTestDatabase());
