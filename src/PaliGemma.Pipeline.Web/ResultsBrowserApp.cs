@@ -95,6 +95,10 @@ public static class ResultsBrowserApp
             throw new ResultsBrowserConfigurationException(validation.FailureMessage);
         }
 
+        CheckRanges(options, ResultsBrowserOptions.SectionName);
+        var documents = new DocumentOptions();
+        configuration.GetSection(DocumentOptions.SectionName).Bind(documents);
+        CheckRanges(documents, DocumentOptions.SectionName);
         CheckBinding(urls, options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
@@ -132,6 +136,20 @@ public static class ResultsBrowserApp
                 throw new ResultsBrowserConfigurationException(
                     $"--urls {url} listens beyond loopback ({host}), and no credentials are configured. Set {ResultsBrowserOptions.SectionName}:ApiKey (clients send it as {ResultsBrowserOptions.ApiKeyHeader}) or {ResultsBrowserOptions.SectionName}:BasicAuthUser and {ResultsBrowserOptions.SectionName}:BasicAuthPassword (appsettings.json or Serve__ApiKey etc. in the environment), or bind {DefaultUrl}.");
             }
+        }
+    }
+
+    /// <summary>
+    /// The data-annotation ranges, checked here so that a value out of range is one line naming the setting rather than
+    /// the host's start-up failure with its stack trace.
+    /// </summary>
+    private static void CheckRanges(object options, string section)
+    {
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new System.ComponentModel.DataAnnotations.ValidationContext(options), results, validateAllProperties: true))
+        {
+            throw new ResultsBrowserConfigurationException(string.Join(" ", results.Select(r =>
+                $"{section}:{string.Join(", ", r.MemberNames)} is out of range ({r.ErrorMessage}); fix it in appsettings.json or the {section}__ environment variables.")));
         }
     }
 
