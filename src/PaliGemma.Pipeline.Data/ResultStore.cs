@@ -194,6 +194,13 @@ public sealed class ResultStore
         _browse.GetDocumentAsync(uri, model, cancellationToken);
 
     /// <summary>
+    /// The version of a document <see cref="GetDocumentAsync"/> shows, with the source of the run that recorded it (to
+    /// read the file back from); null when no worker recorded <paramref name="uri"/> as a document.
+    /// </summary>
+    public Task<DocumentSource?> GetDocumentSourceAsync(string uri, CancellationToken cancellationToken) =>
+        new DocumentSources(_store).GetAsync(uri, cancellationToken);
+
+    /// <summary>
     /// Run progress: listed/enqueued objects, (object or page, task) combinations done (including results reused from
     /// earlier runs), failed, pending; throughput = results this run wrote in the last <paramref name="window"/>.
     /// </summary>

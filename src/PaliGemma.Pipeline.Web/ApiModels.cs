@@ -24,15 +24,20 @@ public sealed record RunDetail(RunSummary Summary, IReadOnlyList<FailureGroupVie
 /// <summary>One failed (object, task).</summary>
 public sealed record FailureView(long Id, string Uri, string Task, string Reason, string? Message, int Attempts, DateTime UpdatedAt);
 
-/// <summary>A search hit; fetch the result at /api/results/{id} and its thumbnail at /api/results/{id}/thumbnail.</summary>
-public sealed record SearchHitView(long Id, string Uri, string Task, string Model, Guid? RunId, string Snippet, double Rank, bool HasBoxes);
+/// <summary>
+/// A search hit; fetch the result at /api/results/{id} and its thumbnail at /api/results/{id}/thumbnail.
+/// <paramref name="Page"/> is the document page the hit is on (1-based), null for a whole object.
+/// </summary>
+public sealed record SearchHitView(long Id, string Uri, string Task, string Model, Guid? RunId, string Snippet, double Rank, bool HasBoxes, int? Page);
 
 /// <summary>A page of hits.</summary>
 public sealed record SearchPageView(IReadOnlyList<SearchHitView> Hits, int Offset, int Limit, bool HasMore);
 
 /// <summary>
 /// One result. <paramref name="Boxes"/> is the stored JSON array: entries <c>{"label","x1","y1","x2","y2"}</c> in original
-/// image pixels, optionally with <c>"mask": {"size": [h, w], "counts": "COCO compressed RLE"}</c>.
+/// image pixels (for a document page: the page as rendered, <paramref name="Width"/> x <paramref name="Height"/>),
+/// optionally with <c>"mask": {"size": [h, w], "counts": "COCO compressed RLE"}</c>. <paramref name="Page"/> is the
+/// document page (1-based) the result belongs to, null for a whole object; the document is at /api/documents?uri=.
 /// </summary>
 public sealed record ResultView(
     long Id,
@@ -50,7 +55,46 @@ public sealed record ResultView(
     bool Superseded,
     DateTime UpdatedAt,
     int? Width,
-    int? Height);
+    int? Height,
+    int? Page);
 
 /// <summary>An error body: what went wrong, in words.</summary>
 public sealed record ApiError(string Error);
+
+/// <summary>A task's output on one document page: fetch it whole at /api/results/{id}.</summary>
+public sealed record PageResultView(long Id, string Task, string? Text, JsonElement? Boxes);
+
+/// <summary>A task that failed, on a page or (as a document's own failure) on the whole document.</summary>
+public sealed record PageFailureView(string Task, string Reason, string? Message);
+
+/// <summary>
+/// One page of a document. <paramref name="Status"/>: <c>done</c> (a result for every task of the document),
+/// <c>failed</c> (any task failed), <c>pending</c> (otherwise). <paramref name="Thumbnail"/> is the URL of its
+/// thumbnail, which is rendered whether or not the page has a result.
+/// </summary>
+public sealed record DocumentPageItem(
+    int Page,
+    int? Width,
+    int? Height,
+    string Status,
+    IReadOnlyList<PageResultView> Results,
+    IReadOnlyList<PageFailureView> Failures,
+    string Thumbnail);
+
+/// <summary>
+/// A document (the latest recorded version) as one model saw it: its pages in order, how many are done, failed and
+/// pending, and the document's own failure when it could not be opened (then <paramref name="PageCount"/> is null).
+/// <paramref name="Complete"/> when the page count is known and every page is done.
+/// </summary>
+public sealed record DocumentDetail(
+    string Uri,
+    [property: JsonPropertyName("etag")] string ETag,
+    string Kind,
+    string Model,
+    int? PageCount,
+    int PagesDone,
+    int PagesFailed,
+    int PagesPending,
+    bool Complete,
+    PageFailureView? Failure,
+    IReadOnlyList<DocumentPageItem> Pages);

@@ -33,17 +33,18 @@ internal static class BrowserEndpoints
         api.MapGet("/runs/{id:guid}/failures", GetFailuresAsync).WithName("GetRunFailures").WithSummary("A page of a run's failures.");
         api.MapGet("/search", SearchAsync).WithName("Search").WithSummary("Full-text search over current results (or all, newest first, without q), filtered by run, task and model, ranked and paged.");
         api.MapGet("/results/{id:long}", GetResultAsync).WithName("GetResult").WithSummary("One result: text, boxes and masks, token counts.");
-        api.MapGet("/results/{id:long}/image", GetImageAsync).WithName("GetResultImage").WithSummary("The result's object as stored (size-limited).")
+        api.MapGet("/results/{id:long}/image", GetImageAsync).WithName("GetResultImage").WithSummary("The result's object as stored (size-limited); for a document page, that page rendered as PNG in the aspect of its recorded size (width, height: what its boxes refer to), at least 1024 px on its longest side.")
             .Produces(StatusCodes.Status200OK, null, "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff")
             .Produces<ApiError>(StatusCodes.Status404NotFound).Produces<ApiError>(StatusCodes.Status409Conflict)
             .Produces<ApiError>(StatusCodes.Status413PayloadTooLarge).Produces<ApiError>(StatusCodes.Status415UnsupportedMediaType);
-        api.MapGet("/results/{id:long}/thumbnail", GetThumbnailAsync).WithName("GetResultThumbnail").WithSummary("A JPEG thumbnail of the result's object, cached in memory.")
+        api.MapGet("/results/{id:long}/thumbnail", GetThumbnailAsync).WithName("GetResultThumbnail").WithSummary("A JPEG thumbnail of the result's object (for a document page, of that page), cached in memory.")
             .Produces(StatusCodes.Status200OK, null, "image/jpeg")
             .Produces<ApiError>(StatusCodes.Status404NotFound).Produces<ApiError>(StatusCodes.Status409Conflict)
             .Produces<ApiError>(StatusCodes.Status413PayloadTooLarge).Produces<ApiError>(StatusCodes.Status415UnsupportedMediaType);
         api.MapGet("/changes", GetChangesAsync).WithName("GetChanges")
             .WithSummary($"The change feed in commit order, as `pgpipe changes` prints it: results written (op upsert) or no longer current (op supersede), after the cursor `after` (default: the beginning), at most `limit` (default {DefaultChanges}, clamped to 1..{MaxChanges}). Ask again with `next`; an empty page means caught up.")
             .Produces<ChangeLinePage>(StatusCodes.Status200OK).Produces<ApiError>(StatusCodes.Status400BadRequest);
+        DocumentEndpoints.Map(api);
     }
 
     private static async Task<Ok<List<RunSummary>>> ListRunsAsync(BrowserStore store, IOptions<ResultsBrowserOptions> options, int? limit, CancellationToken ct)
@@ -87,7 +88,7 @@ internal static class BrowserEndpoints
         var query = new ResultQuery(q, run, string.IsNullOrEmpty(task) ? null : task, string.IsNullOrEmpty(model) ? null : model,
             Math.Max(0, offset ?? 0), Math.Clamp(limit ?? 24, 1, MaxPage));
         var page = await store.Store.QueryResultsAsync(query, ct).ConfigureAwait(false);
-        var hits = page.Hits.Select(h => new SearchHitView(h.Id, h.Uri, h.Task, h.Model, h.RunId, h.Snippet, h.Rank, h.HasBoxes)).ToList();
+        var hits = page.Hits.Select(h => new SearchHitView(h.Id, h.Uri, h.Task, h.Model, h.RunId, h.Snippet, h.Rank, h.HasBoxes, h.Page)).ToList();
         return TypedResults.Ok(new SearchPageView(hits, query.Offset, query.Limit, page.HasMore));
     }
 
@@ -100,7 +101,7 @@ internal static class BrowserEndpoints
 
         var w = r.Record;
         return TypedResults.Ok(new ResultView(r.Id, w.Uri, w.ETag, w.Model, w.Task, w.Text, ParseBoxes(w.BoxesJson), w.PromptTokens, w.GeneratedTokens,
-            w.LatencyMs, w.RunId, r.RunName, r.Superseded, r.UpdatedAt, r.Width, r.Height));
+            w.LatencyMs, w.RunId, r.RunName, r.Superseded, r.UpdatedAt, r.Width, r.Height, w.Page > 0 ? w.Page : null));
     }
 
     private static Task<IResult> GetImageAsync(long id, BrowserStore store, ImageService images, HttpContext http, CancellationToken ct) =>
@@ -116,11 +117,17 @@ internal static class BrowserEndpoints
             return TypedResults.NotFound(new ApiError($"No result with id {id}."));
         }
 
+        // The bytes belong to one object version (uri, etag, page), which a result id never changes.
+        return await SendImageAsync(http, () => load(result), "private, max-age=3600").ConfigureAwait(false);
+    }
+
+    /// <summary>The image <paramref name="load"/> makes, or the reason it cannot, as JSON with the matching status.</summary>
+    internal static async Task<IResult> SendImageAsync(HttpContext http, Func<Task<ImagePayload>> load, string cacheControl)
+    {
         try
         {
-            var payload = await load(result).ConfigureAwait(false);
-            // The bytes belong to one object version (uri, etag), which a result id never changes.
-            http.Response.Headers.CacheControl = "private, max-age=3600";
+            var payload = await load().ConfigureAwait(false);
+            http.Response.Headers.CacheControl = cacheControl;
             return TypedResults.Bytes(payload.Bytes, payload.ContentType);
         }
         catch (ImageUnavailableException ex)

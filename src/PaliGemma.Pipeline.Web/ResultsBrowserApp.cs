@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Catalog;
+using PaliGemma.Pipeline.Documents;
 
 namespace PaliGemma.Pipeline.Web;
 
@@ -28,7 +29,8 @@ public static class ResultsBrowserApp
 
     /// <summary>
     /// Registers the options ("Serve" section, validated at start), the store, the catalog sources (S3 settings from
-    /// "S3"; objects larger than Serve:MaxImageBytes are refused) and the image service.
+    /// "S3"; objects larger than Serve:MaxImageBytes are refused, documents larger than Documents:MaxBytes), the document
+    /// limits ("Documents") and the image service.
     /// </summary>
     public static IServiceCollection AddResultsBrowser(this IServiceCollection services, IConfiguration configuration, BrowserStore store)
     {
@@ -42,6 +44,9 @@ public static class ResultsBrowserApp
             sp.GetRequiredService<IOptions<S3Options>>(),
             Options.Create(new CatalogOptions { MaxObjectBytes = sp.GetRequiredService<IOptions<ResultsBrowserOptions>>().Value.MaxImageBytes }),
             sp.GetRequiredService<ILoggerFactory>()));
+        // Documents: the same section the worker reads, so a document it could open can be shown within the same limits.
+        services.AddOptions<DocumentOptions>().Bind(configuration.GetSection(DocumentOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<DocumentCopies>();
         services.AddSingleton<ImageService>();
         services.AddRouting();
         services.AddOpenApi();
@@ -90,6 +95,10 @@ public static class ResultsBrowserApp
             throw new ResultsBrowserConfigurationException(validation.FailureMessage);
         }
 
+        CheckRanges(options, ResultsBrowserOptions.SectionName);
+        var documents = new DocumentOptions();
+        configuration.GetSection(DocumentOptions.SectionName).Bind(documents);
+        CheckRanges(documents, DocumentOptions.SectionName);
         CheckBinding(urls, options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
@@ -127,6 +136,20 @@ public static class ResultsBrowserApp
                 throw new ResultsBrowserConfigurationException(
                     $"--urls {url} listens beyond loopback ({host}), and no credentials are configured. Set {ResultsBrowserOptions.SectionName}:ApiKey (clients send it as {ResultsBrowserOptions.ApiKeyHeader}) or {ResultsBrowserOptions.SectionName}:BasicAuthUser and {ResultsBrowserOptions.SectionName}:BasicAuthPassword (appsettings.json or Serve__ApiKey etc. in the environment), or bind {DefaultUrl}.");
             }
+        }
+    }
+
+    /// <summary>
+    /// The data-annotation ranges, checked here so that a value out of range is one line naming the setting rather than
+    /// the host's start-up failure with its stack trace.
+    /// </summary>
+    private static void CheckRanges(object options, string section)
+    {
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new System.ComponentModel.DataAnnotations.ValidationContext(options), results, validateAllProperties: true))
+        {
+            throw new ResultsBrowserConfigurationException(string.Join(" ", results.Select(r =>
+                $"{section}:{string.Join(", ", r.MemberNames)} is out of range ({r.ErrorMessage}); fix it in appsettings.json or the {section}__ environment variables.")));
         }
     }
 

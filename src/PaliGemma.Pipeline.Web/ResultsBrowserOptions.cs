@@ -43,6 +43,13 @@ public sealed class ResultsBrowserOptions
     [Range(1, 65_536)]
     public int ThumbnailCacheMegabytes { get; set; } = 64;
 
+    /// <summary>
+    /// Serve:DocumentCacheBytes. Local disk the copies of documents whose pages are shown may take (default 1 GiB); the
+    /// least recently used copy is deleted first. One document may be as large as Documents:MaxBytes.
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long DocumentCacheBytes { get; set; } = 1L << 30;
+
     /// <summary>Serve:ThroughputWindowMinutes. Throughput is the results a run wrote per minute over this window (default 5).</summary>
     [Range(1, 1440)]
     public int ThroughputWindowMinutes { get; set; } = 5;

@@ -234,7 +234,7 @@ public abstract class ApiScenarios<TStore>(TStore seeded) : IClassFixture<TStore
         Assert.Equal(HttpStatusCode.OK, status);
         var paths = document!["paths"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(
-            ["/api/changes", "/api/results/{id}", "/api/results/{id}/image", "/api/results/{id}/thumbnail", "/api/runs", "/api/runs/{id}", "/api/runs/{id}/failures", "/api/search"],
+            ["/api/changes", "/api/documents", "/api/documents/thumbnail", "/api/results/{id}", "/api/results/{id}/image", "/api/results/{id}/thumbnail", "/api/runs", "/api/runs/{id}", "/api/runs/{id}/failures", "/api/search"],
             paths);
         Assert.All(document["paths"]!.AsObject(), p => Assert.Equal(["get"], p.Value!.AsObject().Select(o => o.Key).ToArray()));
 

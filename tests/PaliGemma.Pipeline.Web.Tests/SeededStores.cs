@@ -3,11 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PaliGemma.Pipeline.Catalog;
 using PaliGemma.Pipeline.Data;
@@ -22,7 +20,7 @@ namespace PaliGemma.Pipeline.Web.Tests;
 /// and a detection that found nothing) and bad.png (not an image: both tasks failed with reason "decode"). Another
 /// model's caption of doc.jpg, written without a run, exists too.
 /// </summary>
-public abstract class SeededStore : IAsyncLifetime
+public abstract class SeededStore(Func<string, TestDatabase> database) : SeededFixture(database)
 {
     public const string Model = "tiny:fp32";
     public const string OtherModel = "other:fp32";
@@ -31,85 +29,18 @@ public abstract class SeededStore : IAsyncLifetime
     public const string ScriptCaption = "<script>window.__pgpipeXss=1</script><img src=x onerror=\"window.__pgpipeXss=2\"> a cat on a sofa";
     public const string CatBoxes = """[{"label":"cat <b>tabby</b>","x1":45.5,"y1":30,"x2":225.5,"y2":150}]""";
 
-    private readonly string _folder = Directory.CreateTempSubdirectory("pgpipe-web-tests-").FullName;
-    private Exception? _seedFailure;
-
-    public string ImagesFolder => Path.Combine(_folder, "images");
-
-    public ResultStore Store { get; private set; } = null!;
+    public string ImagesFolder => Path.Combine(Folder, "images");
 
     public RunInfo Run { get; private set; } = null!;
 
     public IReadOnlyDictionary<string, CatalogObject> Objects { get; private set; } = null!;
 
-    public abstract DatabaseProvider Provider { get; }
-
-    public abstract string? SqliteFile { get; }
-
-    protected string Folder => _folder;
-
-    /// <summary>The --db value that points pgpipe at this store.</summary>
-    public string Db => ConnectionString;
-
-    protected abstract string ConnectionString { get; }
-
-    public void SkipOrThrowIfUnavailable()
+    protected override async Task SeedAsync(ResultStore store, CancellationToken ct)
     {
-        SkipIfUnavailable();
-        if (_seedFailure is not null)
-        {
-            throw new InvalidOperationException($"Seeding the {Provider} store failed: {_seedFailure.Message}", _seedFailure);
-        }
-    }
-
-    public async Task InitializeAsync()
-    {
-        await StartAsync();
-        try
-        {
-            SkipIfUnavailable();
-        }
-        catch (Exception)
-        {
-            return;
-        }
-
-        try
-        {
-            await SeedAsync();
-        }
-        catch (Exception ex)
-        {
-            _seedFailure = ex;
-        }
-    }
-
-    public virtual Task DisposeAsync()
-    {
-        Directory.Delete(_folder, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    /// <summary>A test server over this store; <paramref name="remote"/> is the peer address every request appears to come from.</summary>
-    public BrowserFactory CreateFactory(IPAddress? remote = null, IDictionary<string, string?>? settings = null) =>
-        new(new Web.BrowserStore(Store, SqliteFile), remote ?? IPAddress.Loopback, settings ?? new Dictionary<string, string?>());
-
-    protected abstract Task StartAsync();
-
-    protected abstract void SkipIfUnavailable();
-
-    private async Task SeedAsync()
-    {
-        var ct = CancellationToken.None;
         Directory.CreateDirectory(ImagesFolder);
         File.Copy(Path.Combine(TestPaths.Images, "resize-451x300.png"), Path.Combine(ImagesFolder, "cat.png"));
         File.Copy(Path.Combine(TestPaths.Images, "resize-300x300.jpg"), Path.Combine(ImagesFolder, "doc.jpg"));
         await File.WriteAllTextAsync(Path.Combine(ImagesFolder, "bad.png"), "this is not an image", ct);
-
-        Store = new ResultStore(
-            new PipelineDbContextFactory(Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString })),
-            TimeProvider.System, NullLogger<ResultStore>.Instance);
-        await Store.MigrateAsync(ct);
 
         using var sources = new CatalogSourceFactory(Options.Create(new S3Options()), Options.Create(new CatalogOptions()));
         var source = sources.Create(ImagesFolder);
@@ -120,13 +51,13 @@ public abstract class SeededStore : IAsyncLifetime
         }
 
         Objects = objects;
-        Run = await Store.CreateRunAsync(new RunDefinition("photos", source.Root, Model, [Caption, Detect]), ct);
-        await Store.RecordListedPageAsync(Run.Id, objects.Values.Select(o => new RunItemRecord(o.Uri, o.ETag, o.Size, true)).ToList(), "doc.jpg", ct);
-        await Store.CompleteListingAsync(Run.Id, ct);
+        Run = await store.CreateRunAsync(new RunDefinition("photos", source.Root, Model, [Caption, Detect]), ct);
+        await store.RecordListedPageAsync(Run.Id, objects.Values.Select(o => new RunItemRecord(o.Uri, o.ETag, o.Size, true)).ToList(), "doc.jpg", ct);
+        await store.CompleteListingAsync(Run.Id, ct);
         CatalogObject cat = objects["cat.png"], doc = objects["doc.jpg"], bad = objects["bad.png"];
         var mask = CocoRleMasks.Rectangle(300, 451, 100, 50, 200, 150);
         var boxesWithMask = $$$"""[{"label":"cat <b>tabby</b>","x1":45.5,"y1":30,"x2":225.5,"y2":150,"mask":{"size":[300,451],"counts":"{{{mask}}}"}}]""";
-        await Store.WriteBatchAsync(new ResultBatch(
+        await store.WriteBatchAsync(new ResultBatch(
             [
                 new ResultRecord(cat.Uri, cat.ETag, Model, Caption, ScriptCaption, null, 1030, 12, 95.5, Run.Id),
                 new ResultRecord(cat.Uri, cat.ETag, Model, Detect, "cat", boxesWithMask, 1030, 5, 80, Run.Id),
@@ -142,52 +73,9 @@ public abstract class SeededStore : IAsyncLifetime
     }
 }
 
-public sealed class SqliteSeededStore : SeededStore
-{
-    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+public sealed class SqliteSeededStore() : SeededStore(folder => new SqliteTestDatabase(folder));
 
-    public override string? SqliteFile => Path.Combine(Folder, "store.db");
-
-    protected override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = SqliteFile }.ConnectionString;
-
-    public override Task DisposeAsync()
-    {
-        SqliteConnection.ClearAllPools();
-        return base.DisposeAsync();
-    }
-
-    protected override Task StartAsync() => Task.CompletedTask;
-
-    protected override void SkipIfUnavailable()
-    {
-        // Embedded: always available.
-    }
-}
-
-public sealed class PostgresSeededStore : SeededStore
-{
-    private readonly PostgresFixture _postgres = new();
-
-    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
-
-    public override string? SqliteFile => null;
-
-    protected override string ConnectionString => _postgres.ConnectionString;
-
-    public override async Task DisposeAsync()
-    {
-        await _postgres.DisposeAsync();
-        await base.DisposeAsync();
-    }
-
-    protected override Task StartAsync() => _postgres.InitializeAsync();
-
-    protected override void SkipIfUnavailable()
-    {
-        Skip.If(_postgres.SkipReason is not null, _postgres.SkipReason);
-        _postgres.EnsureAvailable();
-    }
-}
+public sealed class PostgresSeededStore() : SeededStore(_ => new PostgresTestDatabase());
 
 /// <summary>
 /// WebApplicationFactory over the results browser's own wiring (AddResultsBrowser/UseResultsBrowser), with every

@@ -10,7 +10,8 @@ internal sealed record SearchSettings(string Query, int Limit, bool Json);
 
 /// <summary>
 /// <c>pgpipe search "query"</c>: full-text search over current results, best first, with the object URI of
-/// each hit. Postgres: websearch syntax with english stemming; SQLite: every word required, porter stemming.
+/// each hit; a hit on a document page names it as <c>uri#page=N</c> in the table and as <c>"page": N</c> in JSON (a
+/// plain image's hit is printed as before). Postgres: websearch syntax with english stemming; SQLite: every word required, porter stemming.
 /// </summary>
 internal static class SearchCommand
 {
@@ -18,7 +19,7 @@ internal static class SearchCommand
     {
         var query = new Argument<string>("QUERY") { Description = "Words to find in result texts; stemmed, so 'sleeps' finds 'sleeping'." };
         var limit = new Option<int>("--limit", "-n") { Description = "Most hits to print.", DefaultValueFactory = _ => 20 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object per hit: {\"rank\",\"uri\",\"task\",\"model\",\"snippet\"}." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per hit: {\"rank\",\"uri\",\"task\",\"model\",\"snippet\"}, with \"page\" after \"uri\" for a document page." };
         var db = StoreAccess.CreateDbOption();
 
         var command = new Command("search", "Full-text search over current results; prints ranked hits with their object URIs.");
@@ -66,6 +67,11 @@ internal static class SearchCommand
                     w.WriteStartObject();
                     w.WriteNumber("rank", Math.Round(hit.Rank, 6));
                     w.WriteString("uri", hit.Uri);
+                    if (hit.Page is { } page)
+                    {
+                        w.WriteNumber("page", page);
+                    }
+
                     w.WriteString("task", hit.Task);
                     w.WriteString("model", hit.Model);
                     w.WriteString("snippet", hit.Snippet);
@@ -82,7 +88,8 @@ internal static class SearchCommand
         [
             (i + 1).ToString(CultureInfo.InvariantCulture),
             h.Rank.ToString("0.####", CultureInfo.InvariantCulture),
-            h.Uri,
+            // A page fragment, as PDF viewers understand it, so the column stays one copy-pasteable address.
+            h.Page is { } page ? $"{h.Uri}#page={page.ToString(CultureInfo.InvariantCulture)}" : h.Uri,
             h.Task,
             h.Model,
             // One line per hit: snippets may hold newlines from OCR text.

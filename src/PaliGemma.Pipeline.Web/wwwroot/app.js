@@ -182,6 +182,16 @@
     return p;
   }
 
+  function documentHref(uri, model) {
+    const query = new URLSearchParams({ uri: uri });
+    if (model) query.set('model', model);
+    return '#/documents?' + query.toString();
+  }
+
+  function pageName(uri, page) {
+    return 'document ' + uri + ', page ' + page;
+  }
+
   // ---- views ------------------------------------------------------------------------------------------------
 
   let pollTimer = null;
@@ -311,19 +321,26 @@
     const page = await getJson('/api/search?' + query.toString());
     const grid = $('search-grid');
     for (const hit of page.hits) {
-      const card = el('a', null, 'card');
-      card.href = '#/results/' + encodeURIComponent(hit.id);
+      const card = el('div', null, 'card');
       card.dataset.resultId = String(hit.id);
+      const open = el('a');
+      open.href = '#/results/' + encodeURIComponent(hit.id);
       const img = document.createElement('img');
       img.loading = 'lazy';
       img.alt = '';
       img.src = '/api/results/' + encodeURIComponent(hit.id) + '/thumbnail';
-      card.appendChild(img);
+      open.appendChild(img);
       const meta = el('div', null, 'meta');
       meta.appendChild(snippetNode(hit.snippet || '(no text)'));
       meta.appendChild(el('div', hit.task + (hit.hasBoxes ? ' · boxes' : ''), 'task'));
-      meta.appendChild(el('div', hit.uri, 'uri'));
-      card.appendChild(meta);
+      if (!hit.page) meta.appendChild(el('div', hit.uri, 'uri'));
+      open.appendChild(meta);
+      card.appendChild(open);
+      if (hit.page) {
+        const doc = link(documentHref(hit.uri, hit.model), pageName(hit.uri, hit.page));
+        doc.className = 'doc';
+        card.appendChild(doc);
+      }
       grid.appendChild(card);
     }
     state.offset += page.hits.length;
@@ -339,7 +356,13 @@
     stage.dataset.ready = '';
     stage.dataset.resultId = String(id);
     const r = await getJson('/api/results/' + encodeURIComponent(id));
-    $('result-title').textContent = r.uri;
+    $('result-title').textContent = r.page ? pageName(r.uri, r.page) : r.uri;
+    const documentLink = $('result-document');
+    documentLink.replaceChildren();
+    documentLink.hidden = !r.page;
+    if (r.page) {
+      documentLink.appendChild(link(documentHref(r.uri, r.model), 'All pages of this document'));
+    }
     $('result-text').textContent = r.text === null || r.text === undefined ? '' : r.text;
     const facts = $('result-facts');
     facts.replaceChildren();
@@ -349,6 +372,7 @@
     fact(facts, 'run', r.runName || '(none)');
     fact(facts, 'tokens (prompt / generated)', r.promptTokens + ' / ' + r.generatedTokens);
     fact(facts, 'latency', Math.round(r.latencyMs) + ' ms');
+    if (r.page) fact(facts, 'page', r.page + (r.width && r.height ? ' (' + r.width + ' x ' + r.height + ' px as rendered)' : ''));
     fact(facts, 'etag', r.etag);
     fact(facts, 'updated (UTC)', formatTime(r.updatedAt));
     if (r.superseded) fact(facts, 'superseded', 'yes: the object changed or disappeared since');
@@ -374,8 +398,63 @@
       stage.dataset.ready = 'error';
       return;
     }
-    drawOverlays(boxes, img.naturalWidth, img.naturalHeight);
+    // A page is served larger than the model saw it; its boxes are in the recorded (rendered) size.
+    const page = r.page && r.width && r.height;
+    drawOverlays(boxes, page ? r.width : img.naturalWidth, page ? r.height : img.naturalHeight);
     stage.dataset.ready = '1';
+  }
+
+  async function renderDocument(params) {
+    const query = new URLSearchParams({ uri: params.get('uri') || '' });
+    if (params.get('model')) query.set('model', params.get('model'));
+    const view = $('document-view');
+    view.dataset.ready = '';
+    const d = await getJson('/api/documents?' + query.toString());
+    $('document-title').textContent = 'Document ' + d.uri;
+    const bar = $('document-progress');
+    bar.max = Math.max(1, d.pages.length);
+    bar.value = d.pagesDone + d.pagesFailed;
+    const facts = $('document-facts');
+    facts.replaceChildren();
+    fact(facts, 'kind', d.kind);
+    fact(facts, 'model', d.model);
+    fact(facts, 'pages', d.pageCount === null ? 'unknown (not opened)' : d.pageCount);
+    fact(facts, 'done / failed / pending', d.pagesDone + ' / ' + d.pagesFailed + ' / ' + d.pagesPending + (d.complete ? ' (complete)' : ''));
+    fact(facts, 'etag', d.etag);
+    const failure = $('document-failure');
+    failure.hidden = !d.failure;
+    failure.textContent = d.failure ? 'The document could not be processed: ' + d.failure.reason + (d.failure.message ? ': ' + d.failure.message : '') : '';
+
+    const list = $('document-pages');
+    list.replaceChildren();
+    for (const p of d.pages) {
+      const item = el('li', null, 'page');
+      item.dataset.page = String(p.page);
+      const img = document.createElement('img');
+      img.loading = 'lazy';
+      img.alt = 'page ' + p.page;
+      img.src = p.thumbnail;
+      item.appendChild(img);
+      const body = el('div');
+      const title = el('h3', 'Page ' + p.page);
+      title.appendChild(el('span', p.status, 'status ' + p.status));
+      body.appendChild(title);
+      const dl = el('dl');
+      for (const r of p.results) {
+        const dt = el('dt');
+        dt.appendChild(link('#/results/' + encodeURIComponent(r.id), r.task));
+        dl.appendChild(dt);
+        dl.appendChild(el('dd', r.text === null || r.text === undefined ? '' : r.text));
+      }
+      for (const f of p.failures) {
+        dl.appendChild(el('dt', f.task));
+        dl.appendChild(el('dd', 'failed: ' + f.reason + (f.message ? ': ' + f.message : ''), 'failure'));
+      }
+      body.appendChild(dl);
+      item.appendChild(body);
+      list.appendChild(item);
+    }
+    view.dataset.ready = '1';
   }
 
   // Boxes are placed in fractions of the natural image size, so they stay on the image at any displayed size.
@@ -445,6 +524,9 @@
       } else if (parts[0] === 'search') {
         show('search-view');
         await renderSearch(new URLSearchParams(queryString || ''));
+      } else if (parts[0] === 'documents') {
+        show('document-view');
+        await renderDocument(new URLSearchParams(queryString || ''));
       } else if (parts[0] === 'results' && parts[1]) {
         show('result-view');
         await renderResult(decodeURIComponent(parts[1]));
