@@ -35,7 +35,7 @@ internal sealed record PageOutcome(PreprocessedImage? Pixels, IReadOnlyList<Task
 /// are sent, so a worker killed midway leaves it to be expanded again; pages already done are not re-sent, and a page
 /// sent twice is computed at most twice and stored once (results are unique per page).
 /// </remarks>
-public sealed partial class DocumentStage(DocumentFiles files, ResultStore store, IOptions<DocumentOptions> options, ILogger<DocumentStage> logger)
+public sealed partial class DocumentStage(DocumentFiles files, OpenDocuments readers, ResultStore store, IOptions<DocumentOptions> options, ILogger<DocumentStage> logger)
 {
     /// <summary>The text-layer mode that lets a usable PDF text layer stand in for the model's OCR.</summary>
     public const string PreferTextLayer = "prefer";
@@ -97,7 +97,8 @@ public sealed partial class DocumentStage(DocumentFiles files, ResultStore store
         var file = await files.GetAsync(job.Uri, job.ETag, ct).ConfigureAwait(false);
         var kind = Sniff(file.Path)
                    ?? throw new DocumentPageException(page, "corrupt", $"'{job.Uri}' is no longer a PDF or TIFF, so its page {page} cannot be read.");
-        using var reader = DocumentReader.Open(file.Path, kind, options.Value, logger, ct);
+        using var lease = readers.Acquire(file.Path, kind, options.Value, logger, ct);
+        var reader = lease.Reader;
         if (page > reader.PageCount)
         {
             throw new DocumentPageException(page, "corrupt", $"'{job.Uri}' has {reader.PageCount} pages; page {page} does not exist.");

@@ -34,6 +34,7 @@ public static class WorkerExtensions
         services.AddSingleton<CatalogReader>();
         services.AddDocuments();
         services.AddSingleton<DocumentFiles>();
+        services.AddSingleton<OpenDocuments>();
         services.AddSingleton<DocumentStage>();
         services.AddSingleton<ModelHost>();
         // Registered before the bus so the model is loaded before the first message is consumed.

@@ -84,6 +84,7 @@ public sealed class WorkerScenario : IAsyncDisposable
         services.AddSingleton<CatalogReader>();
         services.AddDocuments();
         services.AddSingleton<DocumentFiles>();
+        services.AddSingleton<OpenDocuments>();
         services.AddSingleton<DocumentStage>();
         services.AddSingleton<ModelHost>();
         services.AddMassTransitTestHarness(x => x.AddConsumer<ImageJobBatchConsumer, ImageJobBatchConsumerDefinition>());
