@@ -112,6 +112,26 @@ public sealed class S3CatalogSourceTests(S3ServerFixture s3) : IClassFixture<S3S
     }
 
     [S3Fact]
+    public async Task ReadAsync_returns_the_bytes_the_server_hashed()
+    {
+        // Given a multi-megabyte object of random bytes (many socket reads), whose ETag the server computed as their MD5
+        var bucket = await s3.CreateBucketAsync(nameof(ReadAsync_returns_the_bytes_the_server_hashed), CancellationToken.None);
+        var content = new byte[3 * 1024 * 1024 + 17];
+        new Random(15).NextBytes(content);
+        var etag = await s3.PutObjectAsync(bucket, "big.bin", content, CancellationToken.None);
+        var source = new S3CatalogSource(s3.Client, bucket, "", new CatalogOptions());
+
+        // When it is read, without the SDK's own MD5 check of the body
+        var read = await source.ReadAsync($"s3://{bucket}/big.bin", etag, CancellationToken.None);
+
+        // Then it is every byte that was stored, and the server's hash of them
+        Assert.Equal(content, read);
+#pragma warning disable CA5351 // S3 defines a plain object's ETag as the MD5 of its bytes; nothing here is security.
+        Assert.Equal(etag, Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(read)));
+#pragma warning restore CA5351
+    }
+
+    [S3Fact]
     public async Task ReadAsync_guards_size_and_catalog_boundaries()
     {
         var bucket = await s3.CreateBucketAsync(nameof(ReadAsync_guards_size_and_catalog_boundaries), CancellationToken.None);
