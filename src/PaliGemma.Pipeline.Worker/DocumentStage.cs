@@ -119,8 +119,16 @@ public sealed partial class DocumentStage(DocumentFiles files, OpenDocuments rea
         }
 
         ct.ThrowIfCancellationRequested();
-        using var rendered = reader.RenderPage(page, preprocessor.Width, preprocessor.Height, job.Documents?.PdfDpi ?? options.Value.PdfDpi, ct);
-        return new PageOutcome(preprocessor.PreprocessDecoded(rendered.Image, ct), modelTasks, fromText);
+        try
+        {
+            using var rendered = reader.RenderPage(page, preprocessor.Width, preprocessor.Height, job.Documents?.PdfDpi ?? options.Value.PdfDpi, ct);
+            return new PageOutcome(preprocessor.PreprocessDecoded(rendered.Image, ct), modelTasks, fromText);
+        }
+        catch (DocumentPageException e) when (e.Message.Contains(file.Path, StringComparison.Ordinal))
+        {
+            // The decoder names the file it read, which is this worker's local copy; the stored reason names the object.
+            throw new DocumentPageException(e.Page, e.ReasonCode, e.Message.Replace(file.Path, job.Uri, StringComparison.Ordinal), e);
+        }
     }
 
     /// <summary>

@@ -61,6 +61,9 @@ public sealed partial class DocumentFolderRunTests(ITestOutputHelper output)
             }
 
             Assert.True(problems.Count == 0, string.Join('\n', problems));
+            // A failed page's reason names the object, never the worker's local copy of it.
+            var badPage = lines.First(l => l.GetProperty("uri").GetString() == Path.Combine(folder, "corrupt_strip.tif") && l.GetProperty("status").GetString() == "failed");
+            Assert.DoesNotContain("pgpipe-documents-", badPage.GetProperty("error").GetString(), StringComparison.Ordinal);
             Assert.Equal(2, lines.Count(l => l.GetProperty("uri").GetString() == Path.Combine(folder, "photo.png") && !l.TryGetProperty("page", out _)));
 
             // A usable text layer (pages 1, 3, 5 of born_digital.pdf) is the ocr result, word for word what poppler's
