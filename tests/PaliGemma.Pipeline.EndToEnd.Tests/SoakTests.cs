@@ -20,8 +20,9 @@ public sealed class SoakTests(E2EServices services, ITestOutputHelper output) : 
     /// The RSS slope bound per worker, after the settling time. At the CI run's feed (about 2 images/s per worker, 7,200
     /// images/h) a worker that leaked 60 KB per image (one 56x56 float tensor and its decoded RGB buffer) would grow by
     /// 430 MB/h and fail. Healthy workers on this shared 2-core machine measured up to 231 MB/h over a 2-minute fit (a GC
-    /// heap and native pools still settling), so a tighter bound would be noise; the 20-minute benchmark reports the
-    /// settled slope, which is the figure to read.
+    /// heap and native pools still settling; once 462 MB/h, slowing down), so a tighter bound would be noise, and a
+    /// worker fails only when both the whole fit and its second half are over the bound, as a steady leak is; the
+    /// 20-minute benchmark reports the settled slope, which is the figure to read.
     /// </summary>
     private const double MaxRssSlopeMbPerHour = 400;
 
@@ -43,7 +44,10 @@ public sealed class SoakTests(E2EServices services, ITestOutputHelper output) : 
     {
         var minutes = double.Parse(Environment.GetEnvironmentVariable("PGPIPE_SOAK_MINUTES") ?? "3", CultureInfo.InvariantCulture);
         var duration = TimeSpan.FromMinutes(minutes);
-        // The first 2 minutes are start-up (JIT, pools, GC heap sizing); a 3-minute CI run keeps its last 2.
+        // The first 2 minutes are start-up (JIT, pools, GC heap sizing); a 3-minute CI run keeps its last 2. On the
+        // 2-core CI machine native pools can still be growing after one minute (462 MB/h over minutes 1-3 with the
+        // managed heap flat, once in six workers; a 20-minute run flattened after several minutes), which is why the
+        // slope bound below must also hold over the fit's second half before it fails.
         var settle = TimeSpan.FromMinutes(Math.Min(2, minutes / 3));
         await using var run = await PipelineRun.CreateAsync(services, output, "soak");
         var ports = new[] { FreePort(), FreePort() };
@@ -128,9 +132,13 @@ public sealed class SoakTests(E2EServices services, ITestOutputHelper output) : 
             var (dbFirst, dbSecond) = (fit.Take(half).Max(s => s.Connections), Percentile90(fit.Skip(half).Select(s => s.Connections)));
             report.AppendLine(CultureInfo.InvariantCulture,
                 $"| {workers[w].Name} | {mine[0].Rss / 1048576.0:0} -> {mine[^1].Rss / 1048576.0:0} | {rssSlope:0.0} | {heapSlope:0.0} | {mine.Max(s => s.ManagedHeap ?? 0) / 1048576.0:0} | {mine.Max(s => s.Descriptors)} ({fdsFirst} / {fdsSecond}) | {mine.Max(s => s.Connections)} ({dbFirst} / {dbSecond}) |");
-            if (rssSlope > MaxRssSlopeMbPerHour)
+            // A leak grows at the same rate throughout; start-up growth slows down. So the bound must hold over the whole
+            // fit or over its second half: a leak fails both, pools still filling early in the fit fail only the first.
+            var lateRssSlope = ProcessProbe.Slope(fit.Skip(half).Select(s => (s.At.TotalHours, s.Rss / 1048576.0)).ToList());
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{workers[w].Name}: RSS slope {rssSlope:0.0} MB/h over the fit, {lateRssSlope:0.0} MB/h over its second half"));
+            if (rssSlope > MaxRssSlopeMbPerHour && lateRssSlope > MaxRssSlopeMbPerHour)
             {
-                problems.Add($"{workers[w].Name}: RSS grew {rssSlope:0.0} MB/h after the first {settle.TotalMinutes:0.0} min (bound {MaxRssSlopeMbPerHour} MB/h)");
+                problems.Add($"{workers[w].Name}: RSS grew {rssSlope:0.0} MB/h after the first {settle.TotalMinutes:0.0} min and {lateRssSlope:0.0} MB/h over the last half of that (bound {MaxRssSlopeMbPerHour} MB/h)");
             }
 
             if (fdsSecond > fdsFirst + DescriptorSlack)
