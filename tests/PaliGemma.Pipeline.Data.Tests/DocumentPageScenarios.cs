@@ -9,102 +9,63 @@ namespace PaliGemma.Pipeline.Data.Tests;
 /// run status, superseding and the feed, run against every provider by one-line subclasses. Every expected number is
 /// worked by hand from the rows each scenario writes.
 /// </summary>
-public abstract class DocumentPageScenarios : IAsyncLifetime
+public abstract class DocumentPageScenarios(IStoreTarget target) : MigratedStoreScenarios(target)
 {
     private const string Model = "paligemma2-3b-pt-448";
     private const string Caption = "caption en";
     private const string Ocr = "ocr";
 
-    private readonly IStoreTarget _target;
-    private readonly ManualTime _time = new();
-    private readonly CancellationToken _ct = CancellationToken.None;
-    private bool _ready;
-
-    protected DocumentPageScenarios(IStoreTarget target)
-    {
-        _target = target;
-    }
-
     /// <summary>The last migration before pages, per provider.</summary>
     private string MigrationBeforePages =>
-        _target.Provider == DatabaseProvider.Postgres ? "20261207010000_RunPartitions" : "20261207010001_RunPartitions";
-
-    private ResultStore Store
-    {
-        get
-        {
-            _target.SkipOrThrowIfUnavailable();
-            Assert.True(_ready, "InitializeAsync did not prepare the database.");
-            return Stores.Create(_target.Provider, _target.ConnectionString, _time);
-        }
-    }
-
-    public async Task InitializeAsync()
-    {
-        try
-        {
-            _target.SkipOrThrowIfUnavailable();
-        }
-        catch (Exception)
-        {
-            // Reported by the scenario itself, not as a fixture crash.
-            return;
-        }
-
-        await Stores.Create(_target.Provider, _target.ConnectionString).MigrateAsync(_ct);
-        await Stores.ResetAsync(_target.Provider, _target.ConnectionString, _ct);
-        _ready = true;
-    }
-
-    public Task DisposeAsync() => Task.CompletedTask;
+        Target.Provider == DatabaseProvider.Postgres ? "20261207010000_RunPartitions" : "20261207010001_RunPartitions";
 
     [SkippableFact]
     public async Task A_store_holding_results_upgrades_in_place_and_keeps_them_at_page_0()
     {
         // Given a store at the schema before pages, holding a result and a failure written by the older code
-        _target.SkipOrThrowIfUnavailable();
-        var connectionString = await _target.CreateEmptyDatabaseAsync(_ct);
-        await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
+        Target.SkipOrThrowIfUnavailable();
+        var connectionString = await Target.CreateEmptyDatabaseAsync(Ct);
+        await using (var context = Stores.Factory(Target.Provider, connectionString).CreateDbContext())
         {
-            await context.GetService<IMigrator>().MigrateAsync(MigrationBeforePages, cancellationToken: _ct);
-            await context.Database.ExecuteSqlRawAsync(OldResultInsert("a dog on a beach"), _ct);
+            await context.GetService<IMigrator>().MigrateAsync(MigrationBeforePages, cancellationToken: Ct);
+            await context.Database.ExecuteSqlRawAsync(OldResultInsert("a dog on a beach"), Ct);
             await context.Database.ExecuteSqlRawAsync(
                 "INSERT INTO failures (uri, etag, model, task, reason_code, message, attempts, run_id, created_at, updated_at) VALUES ('s3://b/old.jpg', 'e1', 'paligemma2-3b-pt-448', 'ocr', 'decode', 'truncated', 2, NULL, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-                _ct);
+                Ct);
         }
 
         // When the store is migrated to the latest schema (what pgpipe migrate and the embedded first use do)
-        var store = Stores.Create(_target.Provider, connectionString, _time);
-        await store.MigrateAsync(_ct);
+        var store = Stores.Create(Target.Provider, connectionString, Time);
+        await store.MigrateAsync(Ct);
 
         // Then nothing is pending, the rows are kept as whole objects, and search still finds the old text
-        await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
+        await using (var context = Stores.Factory(Target.Provider, connectionString).CreateDbContext())
         {
-            Assert.Empty(await context.Database.GetPendingMigrationsAsync(_ct));
+            Assert.Empty(await context.Database.GetPendingMigrationsAsync(Ct));
         }
 
-        var kept = Assert.Single(await store.GetCurrentResultsAsync("s3://b/old.jpg", _ct));
+        var kept = Assert.Single(await store.GetCurrentResultsAsync("s3://b/old.jpg", Ct));
         Assert.Equal(("a dog on a beach", (int?)null), (kept.Text, kept.Page));
-        Assert.Equal("s3://b/old.jpg", Assert.Single(await store.SearchAsync("dog", 10, _ct)).Uri);
-        var existing = await store.FindExistingResultsAsync([new ObjectVersion("s3://b/old.jpg", "e1")], Model, [Caption, Ocr], _ct);
+        Assert.Equal("s3://b/old.jpg", Assert.Single(await store.SearchAsync("dog", 10, Ct)).Uri);
+        var existing = await store.FindExistingResultsAsync([new ObjectVersion("s3://b/old.jpg", "e1")], Model, [Caption, Ocr], Ct);
         Assert.Equal([new ExistingResult("s3://b/old.jpg", "e1", Caption)], existing);
 
         // And the key is (uri, etag, page, model, task): the same whole-object row again conflicts, a page of it does not
-        await using (var context = Stores.Factory(_target.Provider, connectionString).CreateDbContext())
+        await using (var context = Stores.Factory(Target.Provider, connectionString).CreateDbContext())
         {
-            await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => context.Database.ExecuteSqlRawAsync(OldResultInsert("again"), _ct));
+            await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => context.Database.ExecuteSqlRawAsync(OldResultInsert("again"), Ct));
             await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => context.Database.ExecuteSqlRawAsync(
                 "INSERT INTO failures (uri, etag, page, model, task, reason_code, attempts, created_at, updated_at) VALUES ('s3://b/old.jpg', 'e1', 0, 'paligemma2-3b-pt-448', 'ocr', 'x', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-                _ct));
+                Ct));
         }
 
-        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/old.jpg", "e1", Caption, "page one", page: 1)), _ct);
-        var both = await store.GetCurrentResultsAsync("s3://b/old.jpg", _ct);
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/old.jpg", "e1", Caption, "page one", page: 1)), Ct);
+        var both = await store.GetCurrentResultsAsync("s3://b/old.jpg", Ct);
         Assert.Equal([(null, "a dog on a beach"), (1, "page one")], both.Select(r => (r.Page, r.Text)));
 
         // And a redelivery of the old whole-object result upserts the kept row instead of adding one
-        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/old.jpg", "e1", Caption, "a dog, rewritten")), _ct);
-        var rewritten = (await store.GetCurrentResultsAsync("s3://b/old.jpg", _ct)).Single(r => r.Page is null);
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/old.jpg", "e1", Caption, "a dog, rewritten")), Ct);
+        var rewritten = (await store.GetCurrentResultsAsync("s3://b/old.jpg", Ct)).Single(r => r.Page is null);
         Assert.Equal((kept.Id, "a dog, rewritten"), (rewritten.Id, rewritten.Text));
     }
 
@@ -120,21 +81,21 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
             [new ImageRecord("s3://b/d.pdf", "e1", 612, 792, 5000) { Page = 1 }, new ImageRecord("s3://b/d.pdf", "e1", 792, 612, 5000) { Page = 2 }])
         {
             Documents = [new DocumentRecord("s3://b/d.pdf", "e1", "pdf", 2, 5000, null)],
-        }, _ct);
-        var first = await store.GetCurrentResultsAsync("s3://b/d.pdf", _ct);
+        }, Ct);
+        var first = await store.GetCurrentResultsAsync("s3://b/d.pdf", Ct);
 
         // When page 1's caption is redelivered with new text, and page 2's OCR later succeeds
-        _time.Advance(TimeSpan.FromSeconds(1));
-        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/d.pdf", "e1", Caption, "first page again", page: 1)), _ct);
-        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/d.pdf", "e1", Ocr, "TEXT", page: 2)), _ct);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/d.pdf", "e1", Caption, "first page again", page: 1)), Ct);
+        await store.WriteBatchAsync(ResultBatch.Of(Result("s3://b/d.pdf", "e1", Ocr, "TEXT", page: 2)), Ct);
 
         // Then each page keeps one row per task, page 1's row is the same row with the new text
-        var current = await store.GetCurrentResultsAsync("s3://b/d.pdf", _ct);
+        var current = await store.GetCurrentResultsAsync("s3://b/d.pdf", Ct);
         Assert.Equal([(1, Caption, "first page again"), (2, Caption, "second page"), (2, Ocr, "TEXT")], current.Select(r => (r.Page!.Value, r.Task, r.Text)));
         Assert.Equal(first.Single(r => r.Page == 1).Id, current.Single(r => r.Page == 1).Id);
 
         // And only page 2's OCR failure was replaced; page 1's remains, with the page sizes, in the document view
-        var view = await store.GetDocumentAsync("s3://b/d.pdf", Model, _ct);
+        var view = await store.GetDocumentAsync("s3://b/d.pdf", Model, Ct);
         Assert.NotNull(view);
         Assert.Equal(("e1", "pdf", (int?)2, 2), (view.ETag, view.Kind, view.PageCount, view.Pages.Count));
         Assert.Equal(("render", Ocr), (view.Pages[0].Failures.Single().ReasonCode, view.Pages[0].Failures.Single().Task));
@@ -145,7 +106,7 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
         Assert.Null(view.Failure);
 
         // And the same page's images upsert too
-        var sizes = await store.GetImagesAsync([new ObjectVersion("s3://b/d.pdf", "e1") { Page = 2 }], _ct);
+        var sizes = await store.GetImagesAsync([new ObjectVersion("s3://b/d.pdf", "e1") { Page = 2 }], Ct);
         Assert.Equal((792, 612, 2), (Assert.Single(sizes).Width, sizes[0].Height, sizes[0].Page));
     }
 
@@ -161,7 +122,7 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
             new DocumentRecord("s3://b/incomplete.tif", "e1", "tiff", 2, 100, null),
             new DocumentRecord("s3://b/broken.pdf", "e1", "pdf", null, 100, null),
             new DocumentRecord("s3://b/pagefail.pdf", "e1", "pdf", 1, 100, null),
-        ], _ct);
+        ], Ct);
         await store.WriteBatchAsync(new ResultBatch(
             [
                 Result("s3://b/complete.pdf", "e1", Caption, "c1", page: 1), Result("s3://b/complete.pdf", "e1", Caption, "c2", page: 2),
@@ -171,15 +132,15 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
                 Result("s3://b/pagefail.pdf", "e1", Ocr, "o1", page: 1),
             ],
             [Failure("s3://b/broken.pdf", "e1", Caption, "document"), Failure("s3://b/pagefail.pdf", "e1", Caption, "render", page: 1)],
-            []), _ct);
+            []), Ct);
         ObjectVersion[] listed =
         [
             new("s3://b/complete.pdf", "e1"), new("s3://b/incomplete.tif", "e1"), new("s3://b/broken.pdf", "e1"), new("s3://b/pagefail.pdf", "e1"),
         ];
 
         // When the producer looks the listed objects up (alone, and with superseding as a nightly page does)
-        var existing = await store.FindExistingResultsAsync(listed, Model, [Caption, Ocr], _ct);
-        var (_, combined) = await store.SupersedeAndFindExistingAsync(listed, Model, [Caption, Ocr], _ct);
+        var existing = await store.FindExistingResultsAsync(listed, Model, [Caption, Ocr], Ct);
+        var (_, combined) = await store.SupersedeAndFindExistingAsync(listed, Model, [Caption, Ocr], Ct);
 
         // Then a task counts as done only where every page has it: complete.pdf both, incomplete.tif caption, pagefail.pdf OCR
         ExistingResult[] expected =
@@ -191,12 +152,12 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
         Assert.True(combined.SetEquals(expected), string.Join("; ", combined));
 
         // And the expanding worker learns which pages are done in one call, and a page lookup matches on the page
-        Assert.True((await store.FindDonePagesAsync(new ObjectVersion("s3://b/incomplete.tif", "e1"), Model, [Caption, Ocr], _ct))
+        Assert.True((await store.FindDonePagesAsync(new ObjectVersion("s3://b/incomplete.tif", "e1"), Model, [Caption, Ocr], Ct))
             .SetEquals([(1, Caption), (2, Caption), (1, Ocr)]));
-        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/broken.pdf", "e1"), Model, [Caption, Ocr], _ct));
-        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/complete.pdf", "e2"), Model, [Caption, Ocr], _ct));
+        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/broken.pdf", "e1"), Model, [Caption, Ocr], Ct));
+        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/complete.pdf", "e2"), Model, [Caption, Ocr], Ct));
         var page2 = await store.FindExistingResultsAsync(
-            [new ObjectVersion("s3://b/incomplete.tif", "e1") { Page = 2 }, new ObjectVersion("s3://b/pagefail.pdf", "e1") { Page = 1 }], Model, [Caption, Ocr], _ct);
+            [new ObjectVersion("s3://b/incomplete.tif", "e1") { Page = 2 }, new ObjectVersion("s3://b/pagefail.pdf", "e1") { Page = 1 }], Model, [Caption, Ocr], Ct);
         Assert.True(page2.SetEquals([
             new ExistingResult("s3://b/incomplete.tif", "e1", Caption) { Page = 2 },
             new ExistingResult("s3://b/pagefail.pdf", "e1", Ocr) { Page = 1 },
@@ -207,27 +168,27 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
     public async Task Run_status_counts_pages_once_a_document_is_recorded_and_pending_never_goes_below_zero()
     {
         var store = Store;
-        var run = await store.CreateRunAsync(new RunDefinition("docs", "s3://b/", Model, [Caption, Ocr]), _ct);
+        var run = await store.CreateRunAsync(new RunDefinition("docs", "s3://b/", Model, [Caption, Ocr]), Ct);
         await store.RecordListedPageAsync(run.Id,
         [
             new RunItemRecord("s3://b/bad.pdf", "e1", 10, true), new RunItemRecord("s3://b/doc.pdf", "e1", 10, true), new RunItemRecord("s3://b/img.jpg", "e1", 10, true),
-        ], "img.jpg", _ct);
+        ], "img.jpg", Ct);
 
         // Given three listed objects and two tasks, nothing expanded yet: one unit each
-        var listed = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        var listed = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), Ct);
         Assert.Equal((6L, 0L, 0L, 6L, 0L, 0L), (listed.Combinations, listed.Done, listed.Failed, listed.Pending, listed.Documents, listed.Pages));
 
         // When doc.pdf is recorded with 3 pages (bad.pdf could not be opened) and one page's caption is done,
         // plus results no unit of the run owns: doc.pdf at page 0 and at page 4
         await store.RecordDocumentsAsync(
-            [new DocumentRecord("s3://b/doc.pdf", "e1", "pdf", 3, 10, run.Id), new DocumentRecord("s3://b/bad.pdf", "e1", "pdf", null, 10, run.Id)], _ct);
+            [new DocumentRecord("s3://b/doc.pdf", "e1", "pdf", 3, 10, run.Id), new DocumentRecord("s3://b/bad.pdf", "e1", "pdf", null, 10, run.Id)], Ct);
         await store.WriteBatchAsync(ResultBatch.Of(
             Result("s3://b/doc.pdf", "e1", Caption, "p1", run.Id, page: 1),
             Result("s3://b/doc.pdf", "e1", Caption, "stray whole", run.Id),
-            Result("s3://b/doc.pdf", "e1", Caption, "stray page", run.Id, page: 4)), _ct);
+            Result("s3://b/doc.pdf", "e1", Caption, "stray page", run.Id, page: 4)), Ct);
 
         // Then units are bad.pdf 1 + doc.pdf 3 + img.jpg 1 = 5, x 2 tasks = 10; one done
-        var expanded = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        var expanded = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), Ct);
         Assert.Equal((10L, 1L, 0L, 9L), (expanded.Combinations, expanded.Done, expanded.Failed, expanded.Pending));
         Assert.Equal((2L, 3L, 1L, 0L, 0L), (expanded.Documents, expanded.Pages, expanded.PagesDone, expanded.PagesFailed, expanded.DocumentsFailed));
 
@@ -243,10 +204,10 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
                 Failure("s3://b/img.jpg", "e1", Ocr, "decode", runId: run.Id), Failure("s3://b/doc.pdf", "e1", Ocr, "render", page: 3, runId: run.Id),
                 Failure("s3://b/bad.pdf", "e1", Caption, "document", runId: run.Id), Failure("s3://b/bad.pdf", "e1", Ocr, "document", runId: run.Id),
             ],
-            []), _ct);
+            []), Ct);
 
         // Then done = img 1 + doc caption 3 + doc OCR 2 = 6, failed = img 1 + doc 1 + bad 2 = 4, pending exactly 0
-        var ended = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        var ended = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), Ct);
         Assert.Equal((10L, 6L, 4L, 0L), (ended.Combinations, ended.Done, ended.Failed, ended.Pending));
         Assert.Equal((2L, 3L, 5L, 1L, 1L), (ended.Documents, ended.Pages, ended.PagesDone, ended.PagesFailed, ended.DocumentsFailed));
     }
@@ -255,19 +216,19 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
     public async Task A_document_failing_as_a_whole_after_its_pages_were_counted_leaves_nothing_pending()
     {
         var store = Store;
-        var run = await store.CreateRunAsync(new RunDefinition("late", "s3://b/", Model, [Caption]), _ct);
-        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/late.pdf", "e1", 10, true)], "late.pdf", _ct);
+        var run = await store.CreateRunAsync(new RunDefinition("late", "s3://b/", Model, [Caption]), Ct);
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/late.pdf", "e1", 10, true)], "late.pdf", Ct);
 
         // Given a document of 3 pages, page 1 done and page 2 failed
-        await store.RecordDocumentsAsync([new DocumentRecord("s3://b/late.pdf", "e1", "pdf", 3, 10, run.Id)], _ct);
+        await store.RecordDocumentsAsync([new DocumentRecord("s3://b/late.pdf", "e1", "pdf", 3, 10, run.Id)], Ct);
         await store.WriteBatchAsync(new ResultBatch(
-            [Result("s3://b/late.pdf", "e1", Caption, "p1", run.Id, page: 1)], [Failure("s3://b/late.pdf", "e1", Caption, "render", page: 2, runId: run.Id)], []), _ct);
+            [Result("s3://b/late.pdf", "e1", Caption, "p1", run.Id, page: 1)], [Failure("s3://b/late.pdf", "e1", Caption, "render", page: 2, runId: run.Id)], []), Ct);
 
         // When the document then fails as a whole (say its remaining page jobs could never be published)
-        await store.WriteBatchAsync(new ResultBatch([], [Failure("s3://b/late.pdf", "e1", Caption, "document", runId: run.Id)], []), _ct);
+        await store.WriteBatchAsync(new ResultBatch([], [Failure("s3://b/late.pdf", "e1", Caption, "document", runId: run.Id)], []), Ct);
 
         // Then its open page 3 counts as failed: 3 combinations, 1 done, 2 failed, 0 pending
-        var status = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), _ct);
+        var status = await store.GetRunStatusAsync(run.Id, TimeSpan.FromMinutes(5), Ct);
         Assert.Equal((3L, 1L, 2L, 0L), (status.Combinations, status.Done, status.Failed, status.Pending));
         Assert.Equal((1L, 2L, 1L), (status.PagesDone, status.PagesFailed, status.DocumentsFailed));
     }
@@ -280,27 +241,27 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
         // Given two documents with two pages each
         await store.WriteBatchAsync(ResultBatch.Of(
             Result("s3://b/kept.pdf", "e1", Caption, "k1", page: 1), Result("s3://b/kept.pdf", "e1", Caption, "k2", page: 2),
-            Result("s3://b/gone.pdf", "e1", Caption, "g1", page: 1), Result("s3://b/gone.pdf", "e1", Caption, "g2", page: 2)), _ct);
+            Result("s3://b/gone.pdf", "e1", Caption, "g1", page: 1), Result("s3://b/gone.pdf", "e1", Caption, "g2", page: 2)), Ct);
 
         // When kept.pdf is listed with a new ETag
-        var changed = await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/kept.pdf", "e2")], _ct);
+        var changed = await store.MarkSupersededByNewEtagAsync([new ObjectVersion("s3://b/kept.pdf", "e2")], Ct);
 
         // Then both its pages are superseded, and no page of the old version counts as done
         Assert.Equal(2, changed);
-        Assert.Empty(await store.GetCurrentResultsAsync("s3://b/kept.pdf", _ct));
-        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/kept.pdf", "e1"), Model, [Caption], _ct));
-        var feed = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 4, _ct);
+        Assert.Empty(await store.GetCurrentResultsAsync("s3://b/kept.pdf", Ct));
+        Assert.Empty(await store.FindDonePagesAsync(new ObjectVersion("s3://b/kept.pdf", "e1"), Model, [Caption], Ct));
+        var feed = await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 4, Ct);
         Assert.Equal([1, 2], feed.Rows.Where(r => r.Uri == "s3://b/kept.pdf" && r.Superseded).Select(r => r.Page!.Value).Order());
 
         // When a completed listing no longer holds gone.pdf
-        var run = await store.CreateRunAsync(new RunDefinition("pass", "s3://b/", Model, [Caption]), _ct);
-        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/kept.pdf", "e2", 10, true)], "kept.pdf", _ct);
-        await store.CompleteListingAsync(run.Id, _ct);
-        var swept = await store.MarkSupersededMissingAsync(run.Id, _ct);
+        var run = await store.CreateRunAsync(new RunDefinition("pass", "s3://b/", Model, [Caption]), Ct);
+        await store.RecordListedPageAsync(run.Id, [new RunItemRecord("s3://b/kept.pdf", "e2", 10, true)], "kept.pdf", Ct);
+        await store.CompleteListingAsync(run.Id, Ct);
+        var swept = await store.MarkSupersededMissingAsync(run.Id, Ct);
 
         // Then the sweep supersedes both of its pages
         Assert.Equal(2, swept);
-        Assert.Empty(await store.GetCurrentResultsAsync("s3://b/gone.pdf", _ct));
+        Assert.Empty(await store.GetCurrentResultsAsync("s3://b/gone.pdf", Ct));
     }
 
     [SkippableFact]
@@ -311,11 +272,11 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
         // Given a whole image and page 3 of a document
         await store.WriteBatchAsync(ResultBatch.Of(
             Result("s3://b/i.jpg", "e1", Caption, "a lighthouse"),
-            Result("s3://b/d.pdf", "e1", Ocr, "invoice total", page: 3) with { Origin = ResultRecord.TextLayerOrigin }), _ct);
+            Result("s3://b/d.pdf", "e1", Ocr, "invoice total", page: 3) with { Origin = ResultRecord.TextLayerOrigin }), Ct);
 
         // When reading the feed and searching
-        var rows = (await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 2, _ct)).Rows;
-        var hit = Assert.Single(await store.SearchAsync("invoice", 10, _ct));
+        var rows = (await FeedPolling.ReadAtLeastAsync(store, ChangeCursor.Start, 2, Ct)).Rows;
+        var hit = Assert.Single(await store.SearchAsync("invoice", 10, Ct));
 
         // Then the page travels with the row, is absent for the image, and the text layer's origin is kept
         Assert.Null(rows.Single(r => r.Uri == "s3://b/i.jpg").Page);
@@ -323,7 +284,7 @@ public abstract class DocumentPageScenarios : IAsyncLifetime
         Assert.Equal(("s3://b/d.pdf", (int?)3), (hit.Uri, hit.Page));
         Assert.DoesNotContain("\"page\"", ChangeFeedJson.Serialize(ChangeLine.From(rows.Single(r => r.Uri == "s3://b/i.jpg"))), StringComparison.Ordinal);
         var id = rows.Single(r => r.Uri == "s3://b/d.pdf").Id;
-        var detail = await store.GetResultAsync(id, _ct);
+        var detail = await store.GetResultAsync(id, Ct);
         Assert.Equal((3, "text_layer"), (detail!.Record.Page, detail.Record.Origin));
     }
 
