@@ -18,58 +18,13 @@ namespace PaliGemma.Pipeline.Cli.Tests;
 /// "ANNUAL REPORT", failed on page 2 ("render: page too large"), "THE END".</item>
 /// </list>
 /// </summary>
-public abstract class DocumentSeededStore : IAsyncLifetime
+public abstract class DocumentSeededStore(StoreBackend backend) : SeededFixture(backend)
 {
     public const string Model = "paligemma2-3b-pt-448";
     public const string Caption = "caption en";
     public const string Ocr = "ocr";
 
-    private Exception? _seedFailure;
-
-    public abstract string Db { get; }
-
-    protected abstract DatabaseProvider Provider { get; }
-
-    protected abstract string ConnectionString { get; }
-
-    public void SkipOrThrowIfUnavailable()
-    {
-        SkipIfUnavailable();
-        if (_seedFailure is not null)
-        {
-            throw new InvalidOperationException($"Seeding the {Provider} store failed: {_seedFailure.Message}", _seedFailure);
-        }
-    }
-
-    public async Task InitializeAsync()
-    {
-        await StartAsync();
-        try
-        {
-            SkipIfUnavailable();
-        }
-        catch (Exception)
-        {
-            return;
-        }
-
-        try
-        {
-            await SeedAsync(CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            _seedFailure = ex;
-        }
-    }
-
-    public abstract Task DisposeAsync();
-
-    protected abstract Task StartAsync();
-
-    protected abstract void SkipIfUnavailable();
-
-    private async Task SeedAsync(CancellationToken ct)
+    protected override async Task SeedAsync(CancellationToken ct)
     {
         var store = new ResultStore(
             new PipelineDbContextFactory(Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString })),
@@ -112,52 +67,10 @@ public abstract class DocumentSeededStore : IAsyncLifetime
 }
 
 /// <summary>The document store in a SQLite file.</summary>
-public sealed class SqliteDocumentSeededStore : DocumentSeededStore
-{
-    private readonly string _folder = Directory.CreateTempSubdirectory("pgpipe-cli-docs-").FullName;
-
-    public override string Db => Path.Combine(_folder, "store.db");
-
-    protected override DatabaseProvider Provider => DatabaseProvider.Sqlite;
-
-    protected override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = Db }.ConnectionString;
-
-    public override Task DisposeAsync()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_folder, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    protected override Task StartAsync() => Task.CompletedTask;
-
-    protected override void SkipIfUnavailable()
-    {
-        // Embedded: always available.
-    }
-}
+public sealed class SqliteDocumentSeededStore() : DocumentSeededStore(new SqliteBackend("pgpipe-cli-docs-"));
 
 /// <summary>The document store in a fresh Postgres database.</summary>
-public sealed class PostgresDocumentSeededStore : DocumentSeededStore
-{
-    private readonly PostgresFixture _postgres = new();
-
-    public override string Db => _postgres.ConnectionString;
-
-    protected override DatabaseProvider Provider => DatabaseProvider.Postgres;
-
-    protected override string ConnectionString => _postgres.ConnectionString;
-
-    public override Task DisposeAsync() => _postgres.DisposeAsync();
-
-    protected override Task StartAsync() => _postgres.InitializeAsync();
-
-    protected override void SkipIfUnavailable()
-    {
-        Skip.If(_postgres.SkipReason is not null, _postgres.SkipReason);
-        _postgres.EnsureAvailable();
-    }
-}
+public sealed class PostgresDocumentSeededStore() : DocumentSeededStore(new PostgresBackend());
 
 /// <summary>export (jsonl, documents, text), status and search of a run holding documents, per provider; expectations hand-written from the seed.</summary>
 public abstract class DocumentExportScenarios

@@ -14,6 +14,144 @@ public sealed class ManualTime(DateTimeOffset now) : TimeProvider
     public override DateTimeOffset GetUtcNow() => Now;
 }
 
+/// <summary>Where a seeded store lives: a SQLite file or a fresh Postgres database, and how the CLI's --db names it.</summary>
+public abstract class StoreBackend
+{
+    public abstract DatabaseProvider Provider { get; }
+
+    /// <summary>The --db value that points the CLI at this store.</summary>
+    public abstract string Db { get; }
+
+    public abstract string ConnectionString { get; }
+
+    public abstract Task StartAsync();
+
+    /// <summary>Skips outside CI when the service is missing.</summary>
+    public abstract void SkipIfUnavailable();
+
+    /// <summary>A --db value for a new, empty (unmigrated) database.</summary>
+    public abstract Task<string> CreateEmptyDatabaseAsync();
+
+    public abstract Task StopAsync();
+}
+
+/// <summary>A SQLite file in a temporary folder; --db is the plain file path.</summary>
+public sealed class SqliteBackend(string folderPrefix) : StoreBackend
+{
+    public string Folder { get; } = Directory.CreateTempSubdirectory(folderPrefix).FullName;
+
+    public string File => Path.Combine(Folder, "store.db");
+
+    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+
+    public override string Db => File;
+
+    public override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = File }.ConnectionString;
+
+    public override Task StartAsync() => Task.CompletedTask;
+
+    public override void SkipIfUnavailable()
+    {
+        // Embedded: always available.
+    }
+
+    public override Task<string> CreateEmptyDatabaseAsync()
+    {
+        // An existing but empty file: what `sqlite3 x.db ""` or a crashed first start leaves behind.
+        var path = Path.Combine(Folder, Guid.NewGuid().ToString("N") + ".db");
+        System.IO.File.WriteAllBytes(path, []);
+        return Task.FromResult(path);
+    }
+
+    public override Task StopAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(Folder, recursive: true);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>A fresh Postgres database from <see cref="PostgresFixture"/>; --db is its connection string.</summary>
+public sealed class PostgresBackend : StoreBackend
+{
+    private readonly PostgresFixture _postgres = new();
+
+    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    public override string Db => _postgres.ConnectionString;
+
+    public override string ConnectionString => _postgres.ConnectionString;
+
+    public override Task StartAsync() => _postgres.InitializeAsync();
+
+    public override void SkipIfUnavailable()
+    {
+        Skip.If(_postgres.SkipReason is not null, _postgres.SkipReason);
+        _postgres.EnsureAvailable();
+    }
+
+    public override Task<string> CreateEmptyDatabaseAsync() => _postgres.CreateDatabaseAsync();
+
+    public override Task StopAsync() => _postgres.DisposeAsync();
+}
+
+/// <summary>
+/// A store seeded once per test class through the public ResultStore API. A missing service or a failed seed is
+/// reported by each scenario (skip or failure with context), not as a fixture crash.
+/// </summary>
+public abstract class SeededFixture(StoreBackend backend) : IAsyncLifetime
+{
+    private Exception? _seedFailure;
+
+    /// <summary>The --db value that points the CLI at this store.</summary>
+    public string Db => Backend.Db;
+
+    public DatabaseProvider Provider => Backend.Provider;
+
+    protected StoreBackend Backend { get; } = backend;
+
+    protected string ConnectionString => Backend.ConnectionString;
+
+    /// <summary>Skips outside CI when the service is missing; otherwise throws any captured set-up failure.</summary>
+    public void SkipOrThrowIfUnavailable()
+    {
+        Backend.SkipIfUnavailable();
+        if (_seedFailure is not null)
+        {
+            throw new InvalidOperationException($"Seeding the {Provider} store failed: {_seedFailure.Message}", _seedFailure);
+        }
+    }
+
+    /// <summary>A --db value for a new, empty (unmigrated) database.</summary>
+    public Task<string> CreateEmptyDatabaseAsync() => Backend.CreateEmptyDatabaseAsync();
+
+    public async Task InitializeAsync()
+    {
+        await Backend.StartAsync();
+        try
+        {
+            Backend.SkipIfUnavailable();
+        }
+        catch (Exception)
+        {
+            return;
+        }
+
+        try
+        {
+            await SeedAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            _seedFailure = ex;
+        }
+    }
+
+    public Task DisposeAsync() => Backend.StopAsync();
+
+    protected abstract Task SeedAsync(CancellationToken ct);
+}
+
 /// <summary>
 /// The store every read-command scenario queries, written through the public ResultStore API exactly as the
 /// producer and worker would. Two runs of model <see cref="Model"/> over s3://photos/ with tasks
@@ -25,7 +163,7 @@ public sealed class ManualTime(DateTimeOffset now) : TimeProvider
 /// nothing), d.jpg (nothing yet: pending), e.jpg (both tasks failed with reason "fetch" and no message).</item>
 /// </list>
 /// </summary>
-public abstract class SeededStore : IAsyncLifetime
+public abstract class SeededStore(StoreBackend backend) : SeededFixture(backend)
 {
     public const string Model = "paligemma2-3b-pt-448";
     public const string Caption = "caption en";
@@ -35,63 +173,12 @@ public abstract class SeededStore : IAsyncLifetime
     /// <summary>Real time is used by the CLI, so the seed is placed relative to it.</summary>
     public static readonly DateTimeOffset SeededAt = DateTimeOffset.UtcNow;
 
-    private Exception? _seedFailure;
-
     public RunInfo Monday { get; private set; } = null!;
 
     public RunInfo Tuesday { get; private set; } = null!;
 
-    /// <summary>The --db value that points the CLI at this store.</summary>
-    public abstract string Db { get; }
-
-    public abstract DatabaseProvider Provider { get; }
-
-    /// <summary>Skips outside CI when the service is missing; otherwise throws any captured set-up failure.</summary>
-    public void SkipOrThrowIfUnavailable()
+    protected override async Task SeedAsync(CancellationToken ct)
     {
-        SkipIfUnavailable();
-        if (_seedFailure is not null)
-        {
-            throw new InvalidOperationException($"Seeding the {Provider} store failed: {_seedFailure.Message}", _seedFailure);
-        }
-    }
-
-    /// <summary>A --db value for a new, empty (unmigrated) database.</summary>
-    public abstract Task<string> CreateEmptyDatabaseAsync();
-
-    public async Task InitializeAsync()
-    {
-        await StartAsync();
-        try
-        {
-            SkipIfUnavailable();
-        }
-        catch (Exception)
-        {
-            return;
-        }
-
-        try
-        {
-            await SeedAsync();
-        }
-        catch (Exception ex)
-        {
-            _seedFailure = ex;
-        }
-    }
-
-    public abstract Task DisposeAsync();
-
-    protected abstract Task StartAsync();
-
-    protected abstract void SkipIfUnavailable();
-
-    protected abstract string ConnectionString { get; }
-
-    private async Task SeedAsync()
-    {
-        var ct = CancellationToken.None;
         var time = new ManualTime(SeededAt - TimeSpan.FromDays(2));
         var store = new ResultStore(
             new PipelineDbContextFactory(Options.Create(new DatabaseOptions { Provider = Provider, ConnectionString = ConnectionString })),
@@ -139,64 +226,13 @@ public abstract class SeededStore : IAsyncLifetime
     public static string ObjectUri(string name) => $"{Source}{name}.jpg";
 }
 
-/// <summary>A SQLite file in a temporary folder; --db is the plain file path.</summary>
-public sealed class SqliteSeededStore : SeededStore
+/// <summary>The seeded store in a SQLite file; --db is the plain file path.</summary>
+public sealed class SqliteSeededStore() : SeededStore(new SqliteBackend("pgpipe-cli-tests-"))
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("pgpipe-cli-tests-").FullName;
+    public string File => ((SqliteBackend)Backend).File;
 
-    public string File => Path.Combine(_folder, "store.db");
-
-    public string Folder => _folder;
-
-    public override string Db => File;
-
-    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
-
-    protected override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = File }.ConnectionString;
-
-    public override Task<string> CreateEmptyDatabaseAsync()
-    {
-        // An existing but empty file: what `sqlite3 x.db ""` or a crashed first start leaves behind.
-        var path = Path.Combine(_folder, Guid.NewGuid().ToString("N") + ".db");
-        System.IO.File.WriteAllBytes(path, []);
-        return Task.FromResult(path);
-    }
-
-    public override Task DisposeAsync()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_folder, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    protected override Task StartAsync() => Task.CompletedTask;
-
-    protected override void SkipIfUnavailable()
-    {
-        // Embedded: always available.
-    }
+    public string Folder => ((SqliteBackend)Backend).Folder;
 }
 
-/// <summary>A fresh Postgres database from <see cref="PostgresFixture"/>; --db is its connection string.</summary>
-public sealed class PostgresSeededStore : SeededStore
-{
-    private readonly PostgresFixture _postgres = new();
-
-    public override string Db => _postgres.ConnectionString;
-
-    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
-
-    protected override string ConnectionString => _postgres.ConnectionString;
-
-    public override Task<string> CreateEmptyDatabaseAsync() => _postgres.CreateDatabaseAsync();
-
-    public override Task DisposeAsync() => _postgres.DisposeAsync();
-
-    protected override Task StartAsync() => _postgres.InitializeAsync();
-
-    protected override void SkipIfUnavailable()
-    {
-        Skip.If(_postgres.SkipReason is not null, _postgres.SkipReason);
-        _postgres.EnsureAvailable();
-    }
-}
+/// <summary>The seeded store in a fresh Postgres database.</summary>
+public sealed class PostgresSeededStore() : SeededStore(new PostgresBackend());
