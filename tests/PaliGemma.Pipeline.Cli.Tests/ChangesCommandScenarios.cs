@@ -17,14 +17,7 @@ public abstract class ChangesCommandScenarios
         _store = store;
     }
 
-    private string Db
-    {
-        get
-        {
-            _store.SkipOrThrowIfUnavailable();
-            return _store.Db;
-        }
-    }
+    private string Db => _store.AvailableDb;
 
     /// <summary>
     /// A new, migrated, empty store and the --db value that names it. Reads of rows just written use --follow with a

@@ -99,14 +99,7 @@ public abstract class DocumentExportScenarios
         _store = store;
     }
 
-    private string Db
-    {
-        get
-        {
-            _store.SkipOrThrowIfUnavailable();
-            return _store.Db;
-        }
-    }
+    private string Db => _store.AvailableDb;
 
     [SkippableFact]
     public async Task Jsonl_export_has_one_line_per_page_and_task_and_no_page_for_images_and_document_failures()

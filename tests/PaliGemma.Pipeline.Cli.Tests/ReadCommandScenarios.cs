@@ -17,14 +17,7 @@ public abstract class ReadCommandScenarios
         _store = store;
     }
 
-    private string Db
-    {
-        get
-        {
-            _store.SkipOrThrowIfUnavailable();
-            return _store.Db;
-        }
-    }
+    private string Db => _store.AvailableDb;
 
     // Hand-written from the seed: URI then task order, pending rows kept, reused (monday) results included.
     private static readonly string[] ExpectedJsonl =

@@ -122,6 +122,16 @@ public abstract class SeededFixture(StoreBackend backend) : IAsyncLifetime
         }
     }
 
+    /// <summary>The --db value, once the scenario has skipped or failed if the store is unavailable.</summary>
+    public string AvailableDb
+    {
+        get
+        {
+            SkipOrThrowIfUnavailable();
+            return Db;
+        }
+    }
+
     /// <summary>A --db value for a new, empty (unmigrated) database.</summary>
     public Task<string> CreateEmptyDatabaseAsync() => Backend.CreateEmptyDatabaseAsync();
 
