@@ -11,6 +11,7 @@ namespace PaliGemma.Pipeline.Worker.Tests;
 /// local catalog. A document job expands into page jobs on the worker's own queue; expanding again (a redelivery after
 /// a kill midway) sends only pages still to do, and every page ends exactly once.
 /// </summary>
+[Collection(WorkerScenario.Collection)]
 public sealed class DocumentWorkerTests(ITestOutputHelper output)
 {
     private static readonly string[] Tasks = ["caption en", "ocr"];

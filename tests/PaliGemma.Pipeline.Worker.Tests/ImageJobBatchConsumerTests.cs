@@ -10,6 +10,7 @@ namespace PaliGemma.Pipeline.Worker.Tests;
 /// consumer definition), the real tiny model, a real SQLite store and a real local folder catalog. One harness per
 /// scenario, so batches of one scenario never leak into another.
 /// </summary>
+[Collection(WorkerScenario.Collection)]
 public sealed class ImageJobBatchConsumerTests(ITestOutputHelper output)
 {
     private static readonly string[] Tasks = ["caption en", "ocr"];

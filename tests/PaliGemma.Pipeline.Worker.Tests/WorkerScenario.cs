@@ -22,6 +22,12 @@ namespace PaliGemma.Pipeline.Worker.Tests;
 /// </summary>
 public sealed class WorkerScenario : IAsyncDisposable
 {
+    /// <summary>
+    /// The test collection of scenario classes that time a batch against its limit: they run one after another, so a
+    /// batch's length is not set by another class's model and renders on the same two cores.
+    /// </summary>
+    public const string Collection = "worker scenarios";
+
     private readonly ServiceProvider _services;
     private readonly string _folder;
 
