@@ -5,7 +5,8 @@ namespace PaliGemma.Pipeline.EndToEnd.Tests;
 
 /// <summary>
 /// What the kernel and the process's own /metrics say about a running worker: resident memory, open file descriptors,
-/// TCP connections to the database port, and the managed heap (prometheus-net's dotnet_total_memory_bytes).
+/// TCP connections to the database port, the managed heap (prometheus-net's dotnet_total_memory_bytes) and the images
+/// finished so far (pgpipe_images_processed_total).
 /// </summary>
 public static partial class ProcessProbe
 {
@@ -59,18 +60,23 @@ public static partial class ProcessProbe
         return count;
     }
 
-    /// <summary>The managed heap from the worker's /metrics, in bytes; null when the endpoint does not answer.</summary>
-    public static async Task<long?> ManagedHeapBytesAsync(HttpClient http, int metricsPort)
+    /// <summary>
+    /// The managed heap in bytes and the images the worker has finished (every status), from one scrape of its
+    /// /metrics; nulls when the endpoint does not answer.
+    /// </summary>
+    public static async Task<(long? ManagedHeap, long? ImagesDone)> MetricsAsync(HttpClient http, int metricsPort)
     {
         try
         {
             var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
-            var match = TotalMemory().Match(text);
-            return match.Success ? (long)double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : null;
+            var heap = TotalMemory().Match(text);
+            // Before the first batch the counter has no series at all: zero images, not an unknown count.
+            var images = ImagesProcessed().Matches(text).Sum(m => (long)double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+            return (heap.Success ? (long)double.Parse(heap.Groups[1].Value, CultureInfo.InvariantCulture) : null, images);
         }
         catch (HttpRequestException)
         {
-            return null;
+            return (null, null);
         }
     }
 
@@ -90,4 +96,7 @@ public static partial class ProcessProbe
 
     [GeneratedRegex(@"^dotnet_total_memory_bytes\s+(\S+)", RegexOptions.Multiline)]
     private static partial Regex TotalMemory();
+
+    [GeneratedRegex(@"^pgpipe_images_processed_total\{[^}]*\}\s+(\S+)", RegexOptions.Multiline)]
+    private static partial Regex ImagesProcessed();
 }
