@@ -81,6 +81,33 @@ public sealed partial class ContainerHardeningTests
         }
     }
 
+    /// <summary>
+    /// A worker copies each document whose pages it renders to local disk; a scanned PDF can be gigabytes, so the copies
+    /// must not land in /tmp (a small memory-backed tmpfs in compose and the chart). The images point the worker at a
+    /// folder they declare as a volume and hand to the unprivileged user, which compose mounts per replica (an anonymous
+    /// volume: scaled workers never share, and trim, one folder) and the chart mounts as a disk-backed emptyDir.
+    /// </summary>
+    [Theory]
+    [InlineData("Dockerfile.worker-cpu")]
+    [InlineData("Dockerfile.worker-cuda")]
+    public void Workers_keep_document_copies_on_a_disk_volume_of_their_own(string name)
+    {
+        var text = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "deploy", name));
+        var folder = Assert.Single(DocumentCacheEnv().Matches(text)).Groups[1].Value;
+        Assert.False(folder.StartsWith("/tmp", StringComparison.Ordinal), $"{name}: Worker__DocumentCacheFolder {folder} is under the memory-backed /tmp.");
+        Assert.Matches(VolumeLine(folder), text);
+        Assert.Matches(new Regex($@"^RUN mkdir -p {Regex.Escape(folder)} && chown ""?\$?\w+""? {Regex.Escape(folder)}$", RegexOptions.Multiline), text);
+
+        var worker = ComposeFile.Load().Service("worker");
+        Assert.Contains(folder, ((List<object>)worker["volumes"]).Cast<string>());
+        Assert.Equal(folder, ChartValues.Load("values.yaml")["worker"]!["documentCache"]!["mountPath"]!.GetValue<string>());
+    }
+
+    private static Regex VolumeLine(string folder) => new($@"^VOLUME \[.*""{Regex.Escape(folder)}"".*\]$", RegexOptions.Multiline);
+
+    [GeneratedRegex(@"Worker__DocumentCacheFolder=(\S+)")]
+    private static partial Regex DocumentCacheEnv();
+
     [GeneratedRegex(@"\.onnx(_data)?\b")]
     private static partial Regex OnnxFile();
 
