@@ -100,19 +100,18 @@ public sealed class ImageJobBatchConsumer(
             // not retried in place, since a second attempt of the same length could outlive the broker's consumer
             // timeout. Its combinations get a 'timeout' failure, so the run accounts for them and the next pass
             // retries them. The final write keeps the consumer's own token: an outage there is an infrastructure fault.
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            deadline.CancelAfter(options.Value.MaxBatchDurationMs);
+            using var deadline = new BatchDeadline(TimeSpan.FromMilliseconds(options.Value.MaxBatchDurationMs), started, ct);
             try
             {
                 var stage = new BatchStage(work, failures, textLayer, brokenDocuments, modelKey);
-                var decoded = await FetchAndDecodeAsync(stage, model.Preprocessor, deadline.Token).ConfigureAwait(false);
-                deadline.Token.ThrowIfCancellationRequested();
+                var decoded = await FetchAndDecodeAsync(stage, model.Preprocessor, deadline).ConfigureAwait(false);
+                deadline.ThrowIfPast();
                 // A document's job ends with its page jobs sent; it has no model work of its own. Its expansion is
                 // store and broker work, so it keeps the consumer's token like the final write.
                 await documents.ExpandAsync(context, modelKey, stage.Documents, ct).ConfigureAwait(false);
                 await GenerateAsync(model, work, decoded, modelKey, results, failures, images, deadline.Token).ConfigureAwait(false);
                 // A stage that finished its last step after the limit still ran past it: the batch is abandoned all the same.
-                deadline.Token.ThrowIfCancellationRequested();
+                deadline.ThrowIfPast();
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
             {
@@ -170,8 +169,9 @@ public sealed class ImageJobBatchConsumer(
         public string ModelKey { get; } = modelKey;
     }
 
-    private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(BatchStage stage, ImagePreprocessor preprocessor, CancellationToken ct)
+    private async Task<PreprocessedImage?[]> FetchAndDecodeAsync(BatchStage stage, ImagePreprocessor preprocessor, BatchDeadline deadline)
     {
+        var ct = deadline.Token;
         var work = stage.Work;
         var modelKey = stage.ModelKey;
         var decoded = new PreprocessedImage?[work.Count];
@@ -182,7 +182,7 @@ public sealed class ImageJobBatchConsumer(
         var parallelism = options.Value.DecodeParallelism > 0 ? options.Value.DecodeParallelism : Environment.ProcessorCount;
         await Parallel.ForEachAsync(Enumerable.Range(0, work.Count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
         {
-            token.ThrowIfCancellationRequested();
+            deadline.ThrowIfPast();
             var job = work[i].Job;
             try
             {
@@ -195,7 +195,7 @@ public sealed class ImageJobBatchConsumer(
                     return;
                 }
 
-                if (DocumentStage.HasDocumentExtension(job.Uri))
+                if (DocumentStage.FetchesToDisk(job))
                 {
                     outcomes[i] = await documents.FromFileAsync(job, preprocessor, options.Value.MaxImageBytes, token).ConfigureAwait(false);
                     decoded[i] = (outcomes[i] as ObjectOutcome.Image)?.Pixels;
