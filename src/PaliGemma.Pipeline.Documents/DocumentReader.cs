@@ -88,6 +88,25 @@ public sealed class DocumentReader : IDisposable
     }
 
     /// <summary>
+    /// Whether a whole TIFF held in memory has exactly one page, so it stays an image and needs no local copy. Walks
+    /// its directory chain as <see cref="Open"/> does; a TIFF that walk cannot follow is not one page here, so the
+    /// document path opens it from disk and reports why.
+    /// </summary>
+    public static bool IsSinglePageTiff(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var stream = new MemoryStream(bytes, writable: false);
+        try
+        {
+            return TiffSource.WalkDirectories(stream, bytes.LongLength, maxPages: 2).Length == 1;
+        }
+        catch (Exception ex) when (ex is DocumentException or EndOfStreamException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Renders one page, oriented as a viewer shows it (PDF /Rotate, TIFF Orientation).
     /// </summary>
     /// <param name="page">1-based page number.</param>

@@ -46,10 +46,19 @@ public sealed partial class DocumentStage(DocumentFiles files, OpenDocuments rea
     /// <summary>The origin stored with a result read from a PDF text layer instead of generated.</summary>
     public const string TextLayerOrigin = "text_layer";
 
-    /// <summary>Whether an object's name says it is probably a document, so it is fetched to disk rather than memory.</summary>
-    internal static bool HasDocumentExtension(string uri) =>
-        uri.EndsWith(".pdf", StringComparison.OrdinalIgnoreCase) || uri.EndsWith(".tif", StringComparison.OrdinalIgnoreCase)
-        || uri.EndsWith(".tiff", StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// A TIFF listed at up to this size is fetched into memory like any image: most are one page (an image, which then
+    /// never touches the disk), and a small multi-page one is written to its local copy from there.
+    /// </summary>
+    internal const long InMemoryTiffBytes = 32L << 20;
+
+    /// <summary>
+    /// Whether a whole-object job is fetched straight to local disk: a PDF (always a document), or a TIFF too large to
+    /// hold in memory while its pages are counted.
+    /// </summary>
+    internal static bool FetchesToDisk(ImageJob job) =>
+        job.Uri.EndsWith(".pdf", StringComparison.OrdinalIgnoreCase)
+        || (job.Size > InMemoryTiffBytes && (job.Uri.EndsWith(".tif", StringComparison.OrdinalIgnoreCase) || job.Uri.EndsWith(".tiff", StringComparison.OrdinalIgnoreCase)));
 
     /// <summary>
     /// Fetches a whole object named like a document to disk and decides what it is: a document (PDF, TIFF of more
@@ -74,12 +83,14 @@ public sealed partial class DocumentStage(DocumentFiles files, OpenDocuments rea
     }
 
     /// <summary>
-    /// Decides what bytes fetched as an image are: null when they are not a document, so the caller decodes them as
-    /// today; otherwise the document (kept on disk for its pages) or its failure.
+    /// Decides what bytes fetched as an image are: null when they are not a document (a one-page TIFF is not, and
+    /// never reaches the disk), so the caller decodes them as today; otherwise the document (kept on disk for its
+    /// pages) or its failure.
     /// </summary>
     internal async Task<ObjectOutcome?> FromBytesAsync(ImageJob job, byte[] bytes, CancellationToken ct)
     {
-        if (DocumentSniffer.Sniff(bytes.AsSpan(0, Math.Min(bytes.Length, SniffBytes))) is not { } kind)
+        if (DocumentSniffer.Sniff(bytes.AsSpan(0, Math.Min(bytes.Length, SniffBytes))) is not { } kind
+            || (kind == DocumentKind.Tiff && DocumentReader.IsSinglePageTiff(bytes)))
         {
             return null;
         }

@@ -29,6 +29,22 @@ public sealed class BadDocumentTests(DocumentCorpus corpus)
     }
 
     [Fact]
+    public void Only_a_whole_tiff_of_exactly_one_page_in_memory_is_single_page()
+    {
+        using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(40, 30);
+        using var stream = new MemoryStream();
+        image.Save(stream, new SixLabors.ImageSharp.Formats.Tiff.TiffEncoder());
+        var single = stream.ToArray();
+
+        Assert.True(DocumentReader.IsSinglePageTiff(single));
+        Assert.False(DocumentReader.IsSinglePageTiff(File.ReadAllBytes(corpus["lzw_rgb.tif"])));
+        Assert.False(DocumentReader.IsSinglePageTiff(File.ReadAllBytes(corpus["g4_multi.tif"])));
+        // One that the directory walk cannot follow is left to the document path, which reports why.
+        Assert.False(DocumentReader.IsSinglePageTiff(single[..12]));
+        Assert.False(DocumentReader.IsSinglePageTiff(File.ReadAllBytes(corpus["scanned.pdf"])));
+    }
+
+    [Fact]
     public void A_file_over_max_bytes_fails_before_it_is_opened()
     {
         // The HTML file would fail as corrupt if it were opened: too_large shows the size is checked first.

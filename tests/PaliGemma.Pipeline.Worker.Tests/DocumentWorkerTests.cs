@@ -62,6 +62,34 @@ public sealed class DocumentWorkerTests(ITestOutputHelper output)
         Assert.Equal(Enumerable.Range(done.Length + 1, pages - done.Length), consumedPages);
     }
 
+    [Fact]
+    public async Task A_small_tiff_comes_through_memory_one_page_stays_an_image_and_two_pages_are_a_document_without_a_download()
+    {
+        await using var scenario = await WorkerScenario.StartAsync(_sink);
+        var single = scenario.WriteBytes("scans/single.tif", OnePageTiff());
+        var two = scenario.WriteBytes("scans/two.tif", File.ReadAllBytes(Path.Combine(DocumentCorpus.Generate(), "lzw_rgb.tif")));
+        Assert.Equal(2, DocumentCorpus.Manifest(DocumentCorpus.Generate())["lzw_rgb.tif"].Pages);
+        var runId = Guid.NewGuid();
+
+        await scenario.SendAsync([scenario.Job(runId, single), scenario.Job(runId, two)]);
+        await WaitForPageResultsAsync(scenario, two.Uri, 2 * Tasks.Length);
+
+        Assert.Empty(await scenario.ReadFailuresAsync());
+        Assert.Equal(Tasks.Select(t => (0, t)).Order(), (await ResultKeysAsync(scenario, single.Uri, wholeObjects: true)).Order());
+        Assert.Equal(Enumerable.Range(1, 2).SelectMany(p => Tasks.Select(t => (p, t))).Order(), (await ResultKeysAsync(scenario, two.Uri)).Order());
+        // Both were read as images are (into memory); only the two-page one was written to a local copy, from there.
+        Assert.Equal(0, scenario.DocumentFiles.Fetches);
+        Assert.True(await scenario.Store.GetDocumentAsync(single.Uri, scenario.ModelKey, CancellationToken.None) is null, "a one-page TIFF was recorded as a document");
+    }
+
+    private static byte[] OnePageTiff()
+    {
+        using var image = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(64, 48, new SixLabors.ImageSharp.PixelFormats.Rgb24(40, 90, 160));
+        using var stream = new MemoryStream();
+        image.Save(stream, new SixLabors.ImageSharp.Formats.Tiff.TiffEncoder());
+        return stream.ToArray();
+    }
+
     private static async Task<int> WaitForPageResultsAsync(WorkerScenario scenario, string uri, int expected)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
@@ -80,12 +108,12 @@ public sealed class DocumentWorkerTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<List<(int Page, string Task)>> ResultKeysAsync(WorkerScenario scenario, string uri)
+    private static async Task<List<(int Page, string Task)>> ResultKeysAsync(WorkerScenario scenario, string uri, bool wholeObjects = false)
     {
         await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(scenario.ConnectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT page, task FROM results WHERE uri = $u AND page > 0";
+        command.CommandText = wholeObjects ? "SELECT page, task FROM results WHERE uri = $u" : "SELECT page, task FROM results WHERE uri = $u AND page > 0";
         command.Parameters.AddWithValue("$u", uri);
         await using var reader = await command.ExecuteReaderAsync();
         var keys = new List<(int, string)>();
