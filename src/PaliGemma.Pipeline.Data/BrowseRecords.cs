@@ -48,4 +48,8 @@ public sealed record ResultDetail(
 public sealed record FailureGroup(string ReasonCode, long Count, string? ExampleMessage);
 
 /// <summary>One failed (object, task) of a run.</summary>
-public sealed record FailureEntry(long Id, string Uri, string Task, string ReasonCode, string? Message, int Attempts, DateTime UpdatedAt);
+public sealed record FailureEntry(long Id, string Uri, string Task, string ReasonCode, string? Message, int Attempts, DateTime UpdatedAt)
+{
+    /// <summary>Page of a document, 1-based; 0 for the whole object (a plain image, or a document that could not be opened).</summary>
+    public int Page { get; init; }
+}

@@ -21,8 +21,8 @@ public sealed record FailureGroupView(string Reason, long Count, string? Example
 /// </summary>
 public sealed record RunDetail(RunSummary Summary, IReadOnlyList<FailureGroupView> FailureGroups, string? RetryCommand);
 
-/// <summary>One failed (object, task).</summary>
-public sealed record FailureView(long Id, string Uri, string Task, string Reason, string? Message, int Attempts, DateTime UpdatedAt);
+/// <summary>One failed (object, task); <paramref name="Page"/> is the document page (1-based), null for a whole object.</summary>
+public sealed record FailureView(long Id, string Uri, int? Page, string Task, string Reason, string? Message, int Attempts, DateTime UpdatedAt);
 
 /// <summary>
 /// A search hit; fetch the result at /api/results/{id} and its thumbnail at /api/results/{id}/thumbnail.

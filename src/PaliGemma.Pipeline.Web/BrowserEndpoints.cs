@@ -80,7 +80,7 @@ internal static class BrowserEndpoints
         }
 
         var rows = await store.Store.GetFailuresAsync(id, Math.Max(0, offset ?? 0), Math.Clamp(limit ?? 50, 1, MaxPage), ct).ConfigureAwait(false);
-        return TypedResults.Ok(rows.Select(f => new FailureView(f.Id, f.Uri, f.Task, f.ReasonCode, f.Message, f.Attempts, f.UpdatedAt)).ToList());
+        return TypedResults.Ok(rows.Select(f => new FailureView(f.Id, f.Uri, f.Page > 0 ? f.Page : null, f.Task, f.ReasonCode, f.Message, f.Attempts, f.UpdatedAt)).ToList());
     }
 
     private static async Task<Ok<SearchPageView>> SearchAsync(BrowserStore store, string? q, Guid? run, string? task, string? model, int? offset, int? limit, CancellationToken ct)

@@ -71,6 +71,21 @@ public abstract class DocumentScenarios<TStore>(TStore seeded) : IClassFixture<T
     }
 
     [SkippableFact]
+    public async Task A_runs_failures_name_the_page_and_a_document_that_could_not_be_opened_has_none()
+    {
+        var (_, runs) = await GetJsonAsync("/api/runs");
+        var id = (string)runs!.AsArray().Single(r => (string)r!["run"]!["name"]! == "scans")!["run"]!["id"]!;
+
+        var (status, failures) = await GetJsonAsync($"/api/runs/{id}/failures");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var locked = Seeded.Objects["locked.pdf"].Uri;
+        Assert.Equal(
+            [(locked, null, "caption en", "encrypted"), (locked, null, "ocr", "encrypted"), (ScanUri, 3, "ocr", "render")],
+            failures!.AsArray().Select(f => ((string)f!["uri"]!, (int?)f["page"], (string)f["task"]!, (string)f["reason"]!)).ToArray());
+    }
+
+    [SkippableFact]
     public async Task Unknown_documents_are_404_and_a_missing_uri_is_400()
     {
         Assert.Equal(HttpStatusCode.NotFound, (await GetJsonAsync($"/api/documents?uri={Query(ScanUri + ".missing")}")).Status);

@@ -58,13 +58,14 @@ internal sealed class BrowseQueries(StoreContext store)
             false,
             async (connection, transaction, ct) =>
             {
-                using var b = await RunFailuresSqlAsync(connection, transaction, runId, "f.id, f.uri, f.task, f.reason_code, f.message, f.attempts, f.updated_at", ct)
+                using var b = await RunFailuresSqlAsync(connection, transaction, runId, "f.id, f.uri, f.task, f.reason_code, f.message, f.attempts, f.updated_at, f.page", ct)
                     .ConfigureAwait(false);
-                b.Sql.Append(CultureInfo.InvariantCulture, $" ORDER BY f.reason_code, f.uri, f.task LIMIT {b.Int(limit)} OFFSET {b.Int(offset)}");
+                b.Sql.Append(CultureInfo.InvariantCulture, $" ORDER BY f.reason_code, f.uri, f.page, f.task LIMIT {b.Int(limit)} OFFSET {b.Int(offset)}");
                 return await StoreContext.ReadAsync(
                     b.Build(),
                     r => new FailureEntry(r.GetLong(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetNullableString(4),
-                        Convert.ToInt32(r.GetValue(5), CultureInfo.InvariantCulture), r.GetUtcDateTime(6)),
+                        Convert.ToInt32(r.GetValue(5), CultureInfo.InvariantCulture), r.GetUtcDateTime(6))
+                    { Page = Convert.ToInt32(r.GetValue(7), CultureInfo.InvariantCulture) },
                     ct).ConfigureAwait(false);
             },
             cancellationToken);

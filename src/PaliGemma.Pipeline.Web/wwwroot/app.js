@@ -278,7 +278,7 @@
     const list = $('failures-table').querySelector('tbody');
     list.replaceChildren();
     for (const f of failures) {
-      list.appendChild(row([{ text: f.uri, className: 'wrap' }, f.task, f.reason, f.message || '', { text: f.attempts, className: 'num' }]));
+      list.appendChild(row([{ text: f.page ? f.uri + '#page=' + f.page : f.uri, className: 'wrap' }, f.task, f.reason, f.message || '', { text: f.attempts, className: 'num' }]));
     }
     $('failures-table').hidden = failures.length === 0;
   }
