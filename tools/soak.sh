@@ -2,7 +2,7 @@
 # The soak benchmark: small images flow S3 -> RabbitMQ -> two `pgpipe worker` processes -> Postgres for MINUTES
 # (default 20) against the local services of .ci/services.sh, while each worker's RSS, managed heap, open descriptors
 # and database connections are sampled every 5 s. Prints the least-squares RSS and heap slopes after the first
-# 2 minutes, the maxima, and checks that every image ended exactly once. CI runs the same scenario for 3 minutes
+# 2 minutes with the RSS gained per image finished, the maxima, and checks that every image ended exactly once. CI runs the same scenario for 3 minutes
 # (SoakTests in the end-to-end suite).
 #
 #   tools/soak.sh [MINUTES=20]
