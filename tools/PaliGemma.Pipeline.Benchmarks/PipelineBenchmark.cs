@@ -49,20 +49,21 @@ internal static class PipelineBenchmark
         var storeRows = new Option<int>("--store-rows") { Description = "Rows written by the Postgres insert benchmark (0 skips).", DefaultValueFactory = _ => 20_000 };
         var workDir = new Option<string>("--work-dir") { Description = "Scratch folder for the local-folder key set (kept for re-runs).", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "pgpipe-bench-pipeline") };
         var skipPipeline = new Option<bool>("--skip-pipeline") { Description = "Only the producer and store benchmarks." };
+        var rounds = new Option<int>("--rounds") { Description = "Timed rounds, each a raw decode phase then a pipeline phase over its own copy of the images; the table shows the round with the median CPU ratio and lists every round's ratio (single runs on 2 cores moved the ratio by up to 0.2).", DefaultValueFactory = _ => 3 };
         var management = new Option<string>("--rabbitmq-management") { Description = "RabbitMQ management API, used to delete the benchmark's queues afterwards, with the Messaging:Username and password.", DefaultValueFactory = _ => "http://127.0.0.1:15672" };
         var command = new Command("pipeline", "End-to-end S3 -> RabbitMQ -> worker -> Postgres images/s vs the raw decode+resize limit; producer and insert rates.");
-        foreach (var o in new Option[] { model, db, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, listConcurrency, storeRows, workDir, skipPipeline, management })
+        foreach (var o in new Option[] { model, db, images, width, height, bucket, maxNew, warmup, keys, s3Keys, nightlyFiles, nightlyFileKb, listConcurrency, storeRows, workDir, skipPipeline, management, rounds })
         {
             command.Add(o);
         }
 
         command.SetAction(async (r, ct) => await RunAsync(new Settings(r.GetValue(model)!, r.GetValue(db), r.GetValue(images), r.GetValue(width), r.GetValue(height), r.GetValue(bucket)!,
-            r.GetValue(maxNew), r.GetValue(keys)!, r.GetValue(s3Keys)!, r.GetValue(nightlyFiles), r.GetValue(nightlyFileKb), r.GetValue(listConcurrency), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup))), ct).ConfigureAwait(false));
+            r.GetValue(maxNew), r.GetValue(keys)!, r.GetValue(s3Keys)!, r.GetValue(nightlyFiles), r.GetValue(nightlyFileKb), r.GetValue(listConcurrency), r.GetValue(storeRows), r.GetValue(workDir)!, r.GetValue(skipPipeline), r.GetValue(management)!, Math.Max(0, r.GetValue(warmup)), Math.Max(1, r.GetValue(rounds))), ct).ConfigureAwait(false));
         return command;
     }
 
     private sealed record Settings(string Model, string? Db, int Images, int Width, int Height, string Bucket, int MaxNewTokens, int[] Keys, int[] S3Keys, int NightlyFiles, int NightlyFileKb, int ListConcurrency, int StoreRows,
-        string WorkDir, bool SkipPipeline, string Management, int WarmupImages)
+        string WorkDir, bool SkipPipeline, string Management, int WarmupImages, int Rounds)
     {
         /// <summary>Management API credentials, from the messaging settings; set by <see cref="RunAsync"/>.</summary>
         public (string User, string Password) ManagementLogin { get; init; } = (string.Empty, string.Empty);
@@ -93,6 +94,17 @@ internal static class PipelineBenchmark
 
             return result;
         }
+    }
+
+    /// <summary>One timed round: its raw phase and what the pipeline phase after it cost, in seconds.</summary>
+    private sealed record PipelineRound(int Number, (double Rate, double Wall, double Cpu, double Machine) Raw, RunStatus Status, double Wall, double Enqueued,
+        double Cpu, double Jit, long Compiled, double Sys, double Machine, Dictionary<string, double> Services, double ModelWall, string Gc)
+    {
+        /// <summary>CPU milliseconds per image of this process, the tiered-JIT thread left out.</summary>
+        public double SteadyMs(int images) => (Cpu - Jit) * 1000 / images;
+
+        /// <summary>Pipeline CPU per image over the raw phase's, both over the same images.</summary>
+        public double Ratio(int images) => SteadyMs(images) / (Raw.Cpu * 1000 / images);
     }
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
@@ -163,26 +175,32 @@ internal static class PipelineBenchmark
             Console.WriteLine(string.Create(Inv, $"  {sw.Elapsed.TotalSeconds:0.0} s, mean {totalBytes / jpegs.Length / 1024.0:0} KiB"));
             rows.Add(string.Create(Inv, $"| images | {s.Images} JPEG {s.Width}x{s.Height} ({s.Width * s.Height / 1e6:0.00} MP), mean {totalBytes / jpegs.Length / 1024.0:0} KiB |"));
 
-            // The CPU limit: decode + resize + normalise of the same bytes on every core, nothing else.
+            // The CPU limit: decode + resize + normalise of the same bytes on every core, nothing else; measured in
+            // every round, right before that round's pipeline phase, so both see the machine in the same state.
             Parallel.For(0, Math.Max(16, Math.Min(s.WarmupImages, jpegs.Length)), i => preprocessor.Preprocess(jpegs[i], ct));
-            await JitSettledAsync(ct).ConfigureAwait(false);
-            var rawMachineBefore = MachineBusySeconds();
-            var rawCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-            sw.Restart();
-            Parallel.For(0, jpegs.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct }, i => preprocessor.Preprocess(jpegs[i], ct));
-            var rawWall = sw.Elapsed.TotalSeconds;
-            var rawRate = jpegs.Length / rawWall;
-            var rawMachine = MachineBusySeconds() - rawMachineBefore;
-            var rawCpu = (Process.GetCurrentProcess().TotalProcessorTime - rawCpuBefore).TotalSeconds;
-            Console.WriteLine(string.Create(Inv, $"raw decode+resize to {preprocessor.Width}x{preprocessor.Height}: {rawRate:0.0} images/s on {Environment.ProcessorCount} threads (this process {rawCpu:0.0} CPU-s = {rawCpu * 1000 / jpegs.Length:0.0} ms/image; machine busy {rawMachine:0.0} of {sw.Elapsed.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s)"));
+            (double Rate, double Wall, double Cpu, double Machine) Raw()
+            {
+                var machineBefore = MachineBusySeconds();
+                var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var clock = Stopwatch.StartNew();
+                Parallel.For(0, jpegs.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct }, i => preprocessor.Preprocess(jpegs[i], ct));
+                var wall = clock.Elapsed.TotalSeconds;
+                return (jpegs.Length / wall, wall, (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds, MachineBusySeconds() - machineBefore);
+            }
 
-            var prefix = $"pipeline-{tag}/";
+            // Each round processes its own copy of the images: results are keyed by object, so a copy that had been
+            // processed once would be reused, not measured.
+            var prefixes = Enumerable.Range(1, s.Rounds).Select(r => $"pipeline-{tag}-r{r}/").ToList();
             sw.Restart();
-            await UploadAsync(s3, s.Bucket, Enumerable.Range(0, jpegs.Length).Select(i => ($"{prefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
+            foreach (var prefix in prefixes)
+            {
+                await UploadAsync(s3, s.Bucket, Enumerable.Range(0, jpegs.Length).Select(i => ($"{prefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
+            }
+
             var warmupPrefix = $"warmup-{tag}/";
             var warmupCount = Math.Min(s.WarmupImages, jpegs.Length);
             await UploadAsync(s3, s.Bucket, Enumerable.Range(0, warmupCount).Select(i => ($"{warmupPrefix}img-{i:D5}.jpg", jpegs[i])), ct).ConfigureAwait(false);
-            Console.WriteLine(string.Create(Inv, $"uploaded to s3://{s.Bucket}/{prefix} in {sw.Elapsed.TotalSeconds:0.0} s"));
+            Console.WriteLine(string.Create(Inv, $"uploaded {s.Rounds} copies to s3://{s.Bucket}/pipeline-{tag}-r*/ in {sw.Elapsed.TotalSeconds:0.0} s"));
 
             var builder = PipelineConfiguration.CreateHostBuilder(null, s.Overrides(("Worker:Model", modelCopy), ("Observability:Port", "0")));
             builder.AddWorker();
@@ -217,80 +235,97 @@ internal static class PipelineBenchmark
                 }
 
                 var model = host.Services.GetRequiredService<ModelHost>().Model;
-                var before = model.Statistics;
-                var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-                var jitBefore = TieredCompilationSeconds();
-                var compiledBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
-                Console.WriteLine(string.Create(Inv, $"methods compiled before the timed phase: {compiledBefore}"));
-                var sysBefore = Process.GetCurrentProcess().PrivilegedProcessorTime;
-                var machineBefore = MachineBusySeconds();
-                var servicesBefore = ServiceCpuSeconds();
-                var gcBefore = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
-                sw.Restart();
-                var summary = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
-                    new EnqueueRequest($"s3://{s.Bucket}/{prefix}", new CatalogFilter(), key, [new TaskSpec("caption en", s.MaxNewTokens)], "bench-" + tag),
-                    null, ct).ConfigureAwait(false);
-                var enqueued = sw.Elapsed;
-                RunStatus status;
-                var lastDone = -1L;
-                var stall = Stopwatch.StartNew();
-                while (true)
+                async Task<PipelineRound> TimedAsync(int round)
                 {
-                    status = await store.GetRunStatusAsync(summary.RunId, TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
-                    if (status.Pending == 0 || stall.Elapsed > TimeSpan.FromSeconds(120))
+                    await JitSettledAsync(ct).ConfigureAwait(false);
+                    var raw = Raw();
+                    Console.WriteLine(string.Create(Inv, $"round {round}: raw decode+resize to {preprocessor.Width}x{preprocessor.Height}: {raw.Rate:0.0} images/s on {Environment.ProcessorCount} threads (this process {raw.Cpu:0.0} CPU-s = {raw.Cpu * 1000 / jpegs.Length:0.0} ms/image; machine busy {raw.Machine:0.0} of {raw.Wall * Environment.ProcessorCount:0.0} CPU-s)"));
+                    var before = model.Statistics;
+                    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                    var jitBefore = TieredCompilationSeconds();
+                    var compiledBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+                    var sysBefore = Process.GetCurrentProcess().PrivilegedProcessorTime;
+                    var machineBefore = MachineBusySeconds();
+                    var servicesBefore = ServiceCpuSeconds();
+                    var gcBefore = (G0: GC.CollectionCount(0), G1: GC.CollectionCount(1), G2: GC.CollectionCount(2), Pause: GC.GetTotalPauseDuration());
+                    var clock = Stopwatch.StartNew();
+                    var summary = await host.Services.GetRequiredService<EnqueueService>().EnqueueAsync(
+                        new EnqueueRequest($"s3://{s.Bucket}/{prefixes[round - 1]}", new CatalogFilter(), key, [new TaskSpec("caption en", s.MaxNewTokens)], $"bench-{tag}-r{round}"),
+                        null, ct).ConfigureAwait(false);
+                    var enqueued = clock.Elapsed;
+                    RunStatus status;
+                    var lastDone = -1L;
+                    var stall = Stopwatch.StartNew();
+                    while (true)
                     {
-                        break;
+                        status = await store.GetRunStatusAsync(summary.RunId, TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+                        if (status.Pending == 0 || stall.Elapsed > TimeSpan.FromSeconds(120))
+                        {
+                            break;
+                        }
+
+                        if (status.Done + status.Failed != lastDone)
+                        {
+                            lastDone = status.Done + status.Failed;
+                            stall.Restart();
+                        }
+
+                        // Each poll is a status query in this process and in Postgres; 100 ms bounds the timing error at ~1%.
+                        await Task.Delay(100, ct).ConfigureAwait(false);
                     }
 
-                    if (status.Done + status.Failed != lastDone)
-                    {
-                        lastDone = status.Done + status.Failed;
-                        stall.Restart();
-                    }
-
-                    // Each poll is a status query in this process and in Postgres; 100 ms bounds the timing error at ~1%.
-                    await Task.Delay(100, ct).ConfigureAwait(false);
+                    var wall = clock.Elapsed;
+                    var services = ServiceCpuSeconds().ToDictionary(kv => kv.Key, kv => kv.Value - servicesBefore.GetValueOrDefault(kv.Key));
+                    var result = new PipelineRound(
+                        round, raw, status, wall.TotalSeconds, enqueued.TotalSeconds,
+                        (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds,
+                        TieredCompilationSeconds() - jitBefore,
+                        System.Runtime.JitInfo.GetCompiledMethodCount() - compiledBefore,
+                        (Process.GetCurrentProcess().PrivilegedProcessorTime - sysBefore).TotalSeconds,
+                        MachineBusySeconds() - machineBefore,
+                        services,
+                        (model.Statistics.Wall - before.Wall).TotalSeconds,
+                        $"gen0 {GC.CollectionCount(0) - gcBefore.G0}, gen1 {GC.CollectionCount(1) - gcBefore.G1}, gen2 {GC.CollectionCount(2) - gcBefore.G2}, pauses {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0} ms");
+                    Console.WriteLine(string.Create(Inv,
+                        $"round {round}: pipeline: {status.Done} done, {status.Failed} failed, {status.Pending} pending in {result.Wall:0.00} s (enqueue finished at {result.Enqueued:0.00} s); model time {result.ModelWall:0.00} s; this process used {result.Cpu:0.0} CPU-s ({result.Compiled} methods compiled), the whole machine {result.Machine:0.0} of {result.Wall * Environment.ProcessorCount:0.0} CPU-s; CPU per image {result.SteadyMs(jpegs.Length):0.00} ms vs raw {raw.Cpu * 1000 / jpegs.Length:0.00} ms: {result.Ratio(jpegs.Length):0.00}x"));
+                    return result;
                 }
 
-                var wall = sw.Elapsed;
-                var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-                var jit = TieredCompilationSeconds() - jitBefore;
-                var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - compiledBefore;
-                Console.WriteLine(string.Create(Inv, $"methods compiled during the timed phase: {compiled}"));
-                var sys = Process.GetCurrentProcess().PrivilegedProcessorTime - sysBefore;
-                var machine = MachineBusySeconds() - machineBefore;
-                var services = ServiceCpuSeconds().ToDictionary(kv => kv.Key, kv => kv.Value - servicesBefore.GetValueOrDefault(kv.Key));
-                var after = model.Statistics;
-                var rate = status.Done / wall.TotalSeconds;
-                Console.WriteLine(string.Create(Inv,
-                    $"pipeline: {status.Done} done, {status.Failed} failed, {status.Pending} pending in {wall.TotalSeconds:0.00} s (enqueue finished at {enqueued.TotalSeconds:0.00} s); model time {(after.Wall - before.Wall).TotalSeconds:0.00} s; this process used {cpu.TotalSeconds:0.0} CPU-s, the whole machine {machine:0.0} of {wall.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s (services and anything else running)"));
-                rows.Add(string.Create(Inv, $"| raw decode+resize (CPU limit, {Environment.ProcessorCount} threads, in-process) | {rawRate:0.0} images/s |"));
-                rows.Add(string.Create(Inv, $"| pipeline S3 -> RabbitMQ -> worker -> Postgres, enqueue start to last result | {rate:0.0} images/s ({status.Done}/{s.Images} done, {status.Failed} failed, {wall.TotalSeconds:0.00} s) |"));
-                rows.Add(string.Create(Inv, $"| pipeline / raw limit (target >= 70%) | {rate / rawRate:P1} |"));
+                var measured = new List<PipelineRound>();
+                for (var round = 1; round <= s.Rounds; round++)
+                {
+                    measured.Add(await TimedAsync(round).ConfigureAwait(false));
+                }
+
+                var m = measured.OrderBy(r => r.Ratio(jpegs.Length)).ElementAt(measured.Count / 2);
+                var n = jpegs.Length;
+                var rate = m.Status.Done / m.Wall;
+                rows.Add(string.Create(Inv, $"| rounds (raw phase, then pipeline over its own copy); the rows below are round {m.Number}, the median | CPU ratio per round: {string.Join(", ", measured.Select(r => r.Ratio(n).ToString("0.00", Inv) + "x"))} |"));
+                rows.Add(string.Create(Inv, $"| raw decode+resize (CPU limit, {Environment.ProcessorCount} threads, in-process) | {m.Raw.Rate:0.0} images/s |"));
+                rows.Add(string.Create(Inv, $"| pipeline S3 -> RabbitMQ -> worker -> Postgres, enqueue start to last result | {rate:0.0} images/s ({m.Status.Done}/{n} done, {m.Status.Failed} failed, {m.Wall:0.00} s) |"));
+                rows.Add(string.Create(Inv, $"| pipeline / raw limit (target >= 70%) | {rate / m.Raw.Rate:P1} |"));
                 // On a shared machine the wall-clock ratio also measures who else wants the cores; CPU-seconds per
                 // image of this process is the contention-independent view of the same overhead.
-                rows.Add(string.Create(Inv, $"| CPU per image in this process: raw {rawCpu * 1000 / jpegs.Length:0.0} ms, pipeline (worker + producer) {cpu.TotalSeconds * 1000 / s.Images:0.0} ms of which kernel {sys.TotalSeconds * 1000 / s.Images:0.0} ms; raw/pipeline {rawCpu / cpu.TotalSeconds:P0} |"));
+                rows.Add(string.Create(Inv, $"| CPU per image in this process: raw {m.Raw.Cpu * 1000 / n:0.0} ms, pipeline (worker + producer) {m.Cpu * 1000 / n:0.0} ms of which kernel {m.Sys * 1000 / n:0.0} ms; raw/pipeline {m.Raw.Cpu / m.Cpu:P0} |"));
                 // The runtime's background tier-1 compiler is still busy after the warm-up (a worker that runs for hours
                 // has long finished); its thread's CPU is shown apart so the steady-state cost per image can be read.
-                var steady = cpu.TotalSeconds - jit;
                 rows.Add(string.Create(Inv,
-                    $"| CPU per image without the tiered-JIT thread: pipeline {steady * 1000 / s.Images:0.0} ms (JIT thread {jit * 1000 / s.Images:0.0} ms), raw {rawCpu * 1000 / jpegs.Length:0.0} ms: pipeline/raw {steady / s.Images / (rawCpu / jpegs.Length):0.00}x (target <= 1.3x) |"));
+                    $"| CPU per image without the tiered-JIT thread: pipeline {m.SteadyMs(n):0.0} ms (JIT thread {m.Jit * 1000 / n:0.0} ms), raw {m.Raw.Cpu * 1000 / n:0.0} ms: pipeline/raw {m.Ratio(n):0.00}x (target <= 1.3x) |"));
                 // Everything the pipeline costs per image, in every process it runs in; against the raw decode cost this
                 // bounds the pipeline/raw ratio on a machine whose cores the services share.
-                var perImage = services.ToDictionary(kv => kv.Key, kv => kv.Value * 1000 / s.Images);
-                var pipelineCpuMs = (cpu.TotalSeconds * 1000 / s.Images) + perImage.Values.Sum();
+                var perImage = m.Services.ToDictionary(kv => kv.Key, kv => kv.Value * 1000 / n);
+                var pipelineCpuMs = (m.Cpu * 1000 / n) + perImage.Values.Sum();
                 rows.Add(string.Create(Inv,
-                    $"| pipeline CPU per image, all its processes | {pipelineCpuMs:0.0} ms = pgpipe {cpu.TotalSeconds * 1000 / s.Images:0.0} + {string.Join(" + ", perImage.Select(kv => $"{kv.Key} {kv.Value:0.0}"))}; raw {rawCpu * 1000 / jpegs.Length:0.0} ms, so co-located services cap the ratio at {rawCpu * 1000 / jpegs.Length / pipelineCpuMs:P0} |"));
-                rows.Add(string.Create(Inv,
-                    $"| GC during pipeline (pgpipe) | gen0 {GC.CollectionCount(0) - gcBefore.G0}, gen1 {GC.CollectionCount(1) - gcBefore.G1}, gen2 {GC.CollectionCount(2) - gcBefore.G2}, pauses {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalMilliseconds:0} ms; server GC {System.Runtime.GCSettings.IsServerGC} |"));
-                rows.Add(string.Create(Inv, $"| machine CPU busy during pipeline (all processes) | {machine:0.0} of {wall.TotalSeconds * Environment.ProcessorCount:0.0} CPU-s; raw phase {rawMachine:0.0} of {rawWall * Environment.ProcessorCount:0.0} |"));
-                rows.Add(string.Create(Inv, $"| model time inside the pipeline (tiny model, max_new_tokens {s.MaxNewTokens}) | {(after.Wall - before.Wall).TotalSeconds:0.00} s of {wall.TotalSeconds:0.00} s |"));
+                    $"| pipeline CPU per image, all its processes | {pipelineCpuMs:0.0} ms = pgpipe {m.Cpu * 1000 / n:0.0} + {string.Join(" + ", perImage.Select(kv => $"{kv.Key} {kv.Value:0.0}"))}; raw {m.Raw.Cpu * 1000 / n:0.0} ms, so co-located services cap the ratio at {m.Raw.Cpu * 1000 / n / pipelineCpuMs:P0} |"));
+                rows.Add(string.Create(Inv, $"| GC during pipeline (pgpipe) | {m.Gc}; server GC {System.Runtime.GCSettings.IsServerGC} |"));
+                rows.Add(string.Create(Inv, $"| machine CPU busy during pipeline (all processes) | {m.Machine:0.0} of {m.Wall * Environment.ProcessorCount:0.0} CPU-s; raw phase {m.Raw.Machine:0.0} of {m.Raw.Wall * Environment.ProcessorCount:0.0} |"));
+                rows.Add(string.Create(Inv, $"| model time inside the pipeline (tiny model, max_new_tokens {s.MaxNewTokens}) | {m.ModelWall:0.00} s of {m.Wall:0.00} s |"));
             }
             finally
             {
                 await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
                 await DeleteQueueAsync(s, key.QueueName, CancellationToken.None).ConfigureAwait(false);
-                await DeleteBenchRowsAsync(s.Db!, key.ToString(), [$"s3://{s.Bucket}/{prefix}", $"s3://{s.Bucket}/{warmupPrefix}"]).ConfigureAwait(false);
+                await DeleteBenchRowsAsync(s.Db!, key.ToString(), [.. prefixes.Select(p => $"s3://{s.Bucket}/{p}"), $"s3://{s.Bucket}/{warmupPrefix}"]).ConfigureAwait(false);
             }
         }
         finally
